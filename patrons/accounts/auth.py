@@ -1,0 +1,66 @@
+"""Flask-Login wiring and the sign-in service."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from patrons.accounts.passwords import hash_password, needs_rehash, verify_password
+from patrons.extensions import login_manager
+from patrons.models import User
+
+
+def init_login(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.session_protection = "basic"
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """Session ids are "<id>:<session_version>": bumping the version ends old sessions."""
+    from patrons.db import session
+
+    user_pk, _, version = user_id.partition(":")
+    if not user_pk.isdigit() or not version.isdigit():
+        return None
+    user = session.get(User, int(user_pk))
+    if user is None or user.session_version != int(version):
+        return None
+    return user
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_user_by_email(db: Session, email: str) -> User | None:
+    return db.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
+
+
+def authenticate(db: Session, email: str, password: str) -> User | None:
+    """The user these credentials belong to, or None; same work for unknown emails."""
+    user = find_user_by_email(db, email)
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def create_or_promote_staff(db: Session, email: str, password: str | None) -> tuple[User, bool]:
+    """Create a staff account, or make an existing account staff. Returns (user, created)."""
+    user = find_user_by_email(db, email)
+    if user is not None:
+        user.is_staff = True
+        if password:
+            user.password_hash = hash_password(password)
+            user.session_version += 1
+        return user, False
+    if not password:
+        raise ValueError("a new staff account needs a password")
+    user = User(email=normalise_email(email), password_hash=hash_password(password), is_staff=True)
+    db.add(user)
+    return user, True

@@ -1,0 +1,215 @@
+"""Public pages: the article list, the free article, tags, the feed, corrections, beacons."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+
+from patrons import clock, site
+from patrons.articles import corrections, counters, service
+from patrons.articles.forms import CorrectionForm
+from patrons.articles.sanitize import reading_minutes
+from patrons.db import session as db
+from patrons.extensions import cache, limiter
+from patrons.models import Article
+from patrons.models.events import EVENT_KINDS
+from patrons.pledges.entitlement import user_is_active_patron
+
+bp = Blueprint("articles", __name__)
+
+
+@dataclass(frozen=True)
+class RenderedPage:
+    """An anonymous article page as cached: the body, its ETag and its CSP script hashes."""
+
+    body: str
+    etag: str
+    script_hashes: tuple[str, ...]
+
+
+def _page_number() -> int:
+    page = request.args.get("page", 1, type=int)
+    if page is None or page < 1 or page > 10_000:
+        abort(404)
+    return page
+
+
+@bp.get("/")
+def index():  # type: ignore[no-untyped-def]
+    page = service.latest_articles(db, _page_number())
+    if page.number > 1 and not page.items:
+        abort(404)
+    return render_template("articles/index.html", page=page)
+
+
+@bp.get("/tags/<slug>")
+def tag(slug: str):  # type: ignore[no-untyped-def]
+    found = service.tag_by_slug(db, slug) or abort(404)
+    page = service.latest_articles(db, _page_number(), tag=found)
+    if page.number > 1 and not page.items:
+        abort(404)
+    return render_template("articles/tag.html", tag=found, page=page)
+
+
+@bp.get("/articles/<slug>")
+def article(slug: str):  # type: ignore[no-untyped-def]
+    if current_user.is_authenticated:
+        return _personal_article(slug)
+    key = f"article:{slug}"
+    rendered = cache.get(key)
+    if rendered is None:
+        found = service.published_article(db, slug) or abort(404)
+        g.public_page = True  # nothing from the session may reach this render
+        body = _render_article(found, viewer_is_patron=False)
+        etag = hashlib.sha256(body.encode()).hexdigest()[:32]
+        rendered = RenderedPage(body, etag, site.texts().script_hashes())
+        cache.set(key, rendered, timeout=_cache_seconds())
+    g.csp_script_hashes = rendered.script_hashes
+    response = make_response(rendered.body)
+    response.set_etag(rendered.etag)
+    response.cache_control.public = True
+    response.cache_control.max_age = 60
+    response.cache_control.s_maxage = _cache_seconds()
+    response.vary.add("Cookie")
+    return response.make_conditional(request)
+
+
+def _personal_article(slug: str) -> Response:
+    found = service.published_article(db, slug) or abort(404)
+    patron = user_is_active_patron(db, current_user.id, clock.now())
+    g.csp_script_hashes = site.texts().script_hashes()
+    response = make_response(_render_article(found, viewer_is_patron=patron))
+    response.cache_control.private = True
+    response.cache_control.no_store = True
+    response.vary.add("Cookie")
+    return response
+
+
+def _render_article(found: Article, viewer_is_patron: bool) -> str:
+    return render_template(
+        "articles/article.html",
+        article=found,
+        related=service.related_articles(db, found),
+        reading_minutes=reading_minutes(found.body_html),
+        viewer_is_patron=viewer_is_patron,
+        canonical=found.canonical_url or _absolute("articles.article", slug=found.slug),
+    )
+
+
+def _cache_seconds() -> int:
+    from flask import current_app
+
+    return current_app.config["SETTINGS"].article_cache_seconds
+
+
+def _absolute(endpoint: str, **values: object) -> str:
+    from flask import current_app
+
+    return current_app.config["SETTINGS"].site_url + url_for(endpoint, **values)
+
+
+@bp.get("/feed.atom")
+def feed():  # type: ignore[no-untyped-def]
+    articles = service.recent_for_feed(db)
+    body = render_template("articles/feed.xml", articles=articles, absolute=_absolute)
+    response = make_response(body)
+    response.mimetype = "application/atom+xml"
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response
+
+
+@bp.route("/articles/<slug>/correction", methods=["GET", "POST"])
+@limiter.limit("5 per minute;30 per day", methods=["POST"])
+def suggest_correction(slug: str):  # type: ignore[no-untyped-def]
+    found = service.published_article(db, slug) or abort(404)
+    return _correction_form(found, "articles/correction.html")
+
+
+@bp.route("/contact", methods=["GET", "POST"])
+@limiter.limit("5 per minute;30 per day", methods=["POST"])
+def contact():  # type: ignore[no-untyped-def]
+    return _correction_form(None, "articles/contact.html")
+
+
+def _correction_form(found: Article | None, template: str):  # type: ignore[no-untyped-def]
+    form = CorrectionForm()
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if request.method == "POST":
+        if form.validate_on_submit():
+            if not form.website.data:  # the honeypot stays empty for people
+                corrections.suggest_correction(
+                    db, found, form.selection.data or "", form.context.data or "",
+                    form.comment.data or "", form.email.data,
+                )  # fmt: skip
+                db.commit()
+            if wants_json:
+                return jsonify(ok=True, message="Thank you. Our editors will look at it.")
+            return redirect(request.path + "?sent=1", code=303)
+        if wants_json:
+            return jsonify(ok=False, errors=form.errors), 400
+        return render_template(template, article=found, form=form), 400
+    if request.method == "GET" and not form.selection.data:
+        form.selection.data = request.args.get("selection", "")[: corrections.SELECTION_MAX]
+    sent = request.args.get("sent") == "1"
+    return render_template(template, article=found, form=form, sent=sent)
+
+
+@bp.get("/csrf-token")
+def csrf_token():  # type: ignore[no-untyped-def]
+    """A token for the article page's correction form, which is cached and so carries none."""
+    response = jsonify(token=generate_csrf())
+    response.cache_control.no_store = True
+    response.cache_control.private = True
+    return response
+
+
+@bp.get("/e/<int:article_id>/<kind>")
+@limiter.limit("120 per minute")
+def beacon(article_id: int, kind: str):  # type: ignore[no-untyped-def]
+    """Count one banner/notice event; a GET beacon so cached, token-less pages can send it."""
+    if kind not in EVENT_KINDS:
+        abort(404)
+    if db.get(Article, article_id) is None:
+        abort(404)
+    counters.count_event(db, article_id, kind)
+    db.commit()
+    response = Response(status=204)
+    response.cache_control.no_store = True
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@bp.get("/support")
+def support():  # type: ignore[no-untyped-def]
+    return render_template("articles/support.html")
+
+
+@bp.get("/privacy")
+def privacy():  # type: ignore[no-untyped-def]
+    return render_template("articles/privacy.html")
+
+
+@bp.get("/theme.css")
+def theme():  # type: ignore[no-untyped-def]
+    """The outlet's accent colour as a stylesheet (no inline styles under the CSP)."""
+    response = make_response(render_template("theme.css"))
+    response.mimetype = "text/css"
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    return response

@@ -1,0 +1,18 @@
+"""Extension objects, created unbound and initialised by the app factory."""
+
+from flask import request
+from flask_caching import Cache
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+cache = Cache()
+# Keyed by the client address as ProxyFix leaves it: only PROXY_HOPS proxies are trusted.
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"

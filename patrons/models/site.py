@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from patrons.db import Base
+
+
+class SiteSetting(Base):
+    """A staff-editable text of the site (banner, notice, footer, ad tags); defaults live in code."""
+
+    __tablename__ = "site_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]

@@ -1,0 +1,137 @@
+"""Staff pages for articles, correction suggestions and the site's texts."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from patrons import site
+from patrons.articles import corrections, service
+from patrons.db import session as db
+from patrons.models import Article, CorrectionSuggestion
+from patrons.staff import bp
+from patrons.staff.forms import ActionForm, ArticleForm, SiteTextsForm
+from patrons.urls import safe_next
+
+
+@bp.get("/")
+def home():  # type: ignore[no-untyped-def]
+    return render_template("staff/home.html")
+
+
+@bp.get("/articles")
+def articles():  # type: ignore[no-untyped-def]
+    status = request.args.get("status")
+    query = select(Article).order_by(Article.updated_at.desc().nulls_last(), Article.id.desc())
+    if status in ("draft", "published"):
+        query = query.where(Article.status == status)
+    rows = list(db.scalars(query.limit(500)))
+    return render_template("staff/articles.html", articles=rows, status=status, form=ActionForm())
+
+
+def _draft_from(form: ArticleForm) -> service.ArticleDraft:
+    published = form.published_at.data
+    return service.ArticleDraft(
+        title=form.title.data or "",
+        slug=form.slug.data or "",
+        summary=form.summary.data or "",
+        body_format=form.body_format.data or "markdown",
+        body_source=form.body_source.data or "",
+        author_name=form.author_name.data or "",
+        editor_name=form.editor_name.data or "",
+        tags=tuple((form.tags.data or "").split(",")),
+        lead_image_url=form.lead_image_url.data or "",
+        lead_image_alt=form.lead_image_alt.data or "",
+        lead_image_caption=form.lead_image_caption.data or "",
+        lead_image_credit=form.lead_image_credit.data or "",
+        canonical_url=form.canonical_url.data or "",
+        published_at=published.replace(tzinfo=UTC) if published else None,
+    )
+
+
+@bp.route("/articles/new", methods=["GET", "POST"])
+def new_article():  # type: ignore[no-untyped-def]
+    return _edit(None)
+
+
+@bp.route("/articles/<int:article_id>/edit", methods=["GET", "POST"])
+def edit_article(article_id: int):  # type: ignore[no-untyped-def]
+    return _edit(db.get(Article, article_id) or abort(404))
+
+
+def _edit(article: Article | None):  # type: ignore[no-untyped-def]
+    form = ArticleForm(obj=article)
+    if request.method == "GET" and article is not None:
+        form.tags.data = ", ".join(t.name for t in article.tags)
+    if form.validate_on_submit():
+        try:
+            saved = service.save_article(db, _draft_from(form), article)
+        except service.ArticleError as exc:
+            db.rollback()
+            form.slug.errors = [*form.slug.errors, str(exc)]
+        else:
+            db.commit()
+            site.forget_cached()
+            flash(f"Saved “{saved.title}”.", "success")
+            return redirect(url_for("staff.edit_article", article_id=saved.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("staff/article_form.html", form=form, article=article), status
+
+
+@bp.post("/articles/<int:article_id>/<any(publish, unpublish):action>")
+def publish_article(article_id: int, action: str):  # type: ignore[no-untyped-def]
+    article = db.get(Article, article_id) or abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    (service.publish if action == "publish" else service.unpublish)(article)
+    db.commit()
+    site.forget_cached()
+    flash(f"“{article.title}” is {'published' if article.is_published else 'a draft again'}.", "success")
+    return redirect(url_for("staff.articles"))
+
+
+@bp.get("/corrections")
+def correction_list():  # type: ignore[no-untyped-def]
+    status = request.args.get("status", "open")
+    if status not in ("open", "resolved", "declined", "all"):
+        abort(404)
+    article_id = request.args.get("article", type=int)
+    article = db.get(Article, article_id) if article_id else None
+    rows = corrections.suggestions(db, article.id if article else None, None if status == "all" else status)
+    return render_template(
+        "staff/corrections.html",
+        suggestions=rows,
+        per_article=corrections.counts_per_article(db),
+        status=status,
+        article=article,
+        form=ActionForm(),
+    )
+
+
+@bp.post("/corrections/<int:suggestion_id>/<any(open, resolved, declined):status>")
+def handle_correction(suggestion_id: int, status: str):  # type: ignore[no-untyped-def]
+    suggestion = db.get(CorrectionSuggestion, suggestion_id) or abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    corrections.handle_suggestion(db, suggestion, status, current_user)
+    db.commit()
+    flash(f"Suggestion #{suggestion.id} marked {status}.", "success")
+    return redirect(safe_next(request.form.get("back"), url_for("staff.correction_list")))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def site_texts():  # type: ignore[no-untyped-def]
+    current = site.load(db)
+    form = SiteTextsForm(obj=current)
+    if form.validate_on_submit():
+        changes = {name: field.data for name, field in form._fields.items() if name in site.FIELDS}
+        site.save_texts(db, changes)
+        db.commit()
+        site.forget_cached()
+        flash("Saved. Article pages show the new texts now.", "success")
+        return redirect(url_for("staff.site_texts"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("staff/settings.html", form=form), status

@@ -1,0 +1,173 @@
+"""The pieces `create_app` wires together: configuration, extensions, blueprints, errors, headers."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import cache as memoize
+from pathlib import Path
+
+from flask import Flask, g, render_template, request
+from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from patrons import db, extensions
+from patrons.config import Settings
+from patrons.formatting import format_date, format_datetime_iso
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024  # forms are small; the webhook reads the raw body under this cap
+
+
+def configure(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.is_testing,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SESSION_COOKIE_NAME="__Host-session" if settings.is_production else "session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.is_production,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_KEY_PREFIX="patrons-limits",
+        CACHE_TYPE="RedisCache" if settings.redis_url else "SimpleCache",
+        CACHE_REDIS_URL=settings.redis_url,
+        CACHE_KEY_PREFIX="patrons:",
+        CACHE_DEFAULT_TIMEOUT=60,
+        CACHE_THRESHOLD=2000,
+    )
+    if settings.proxy_hops:
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    db.init_app(app, settings.database_url)
+
+
+def register_extensions(app: Flask, settings: Settings) -> None:
+    extensions.csrf.init_app(app)
+    extensions.limiter.init_app(app)
+    extensions.cache.init_app(app)
+    from patrons.accounts import auth
+
+    auth.init_login(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from patrons.accounts.views import bp as accounts_bp
+    from patrons.articles.views import bp as articles_bp
+    from patrons.health import bp as health_bp
+    from patrons.staff import bp as staff_bp
+
+    for blueprint in (articles_bp, accounts_bp, staff_bp, health_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_error_pages(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]
+        message = "This form has expired or was sent from elsewhere. Reload the page and try again."
+        return _error_page(400, "The form could not be accepted", message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        response = _error_page(exc.code or 500, exc.name, exc.description or "")
+        if exc.code == 405 and exc.valid_methods:
+            response[2]["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unhandled(exc: Exception):  # type: ignore[no-untyped-def]
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        sess = g.pop("db_session", None)
+        if sess is not None:
+            sess.close()
+        return _error_page(500, InternalServerError.name, "")
+
+
+ERROR_TEXT = {
+    404: "We could not find that page. It may have moved, or the address may be mistyped.",
+    500: "Something went wrong on our side. It has been logged; please try again in a moment.",
+    429: "Too many attempts in a short time. Please wait a minute and try again.",
+    413: "What you sent is too large.",
+}
+
+
+def _error_page(code: int, title: str, message: str):  # type: ignore[no-untyped-def]
+    text = ERROR_TEXT.get(code) if code in (404, 500, 429, 413) else message
+    headers = {"Cache-Control": "no-store"}
+    try:
+        body = render_template("errors/error.html", code=code, title=title, message=text)
+    except Exception:  # the error page must never fail (e.g. the database is down)
+        log.exception("error page failed to render")
+        body = (
+            "<!doctype html><meta charset=utf-8><title>Error</title>"
+            f"<h1>{int(code)}</h1><p>{Markup.escape(text or title)}</p>"
+        )
+    return body, code, headers
+
+
+def register_security_headers(app: Flask) -> None:
+    settings: Settings = app.config["SETTINGS"]
+
+    @app.after_request
+    def security_headers(response):  # type: ignore[no-untyped-def]
+        response.headers.setdefault("Content-Security-Policy", content_security_policy(settings))
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        if settings.is_production:
+            response.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+        return response
+
+
+def content_security_policy(settings: Settings) -> str:
+    """No inline scripts: the site's own JS is in files; ad tags' inline scripts go in by hash."""
+    ad_hosts = " ".join(settings.ad_hosts)
+    hashes = " ".join(f"'{h}'" for h in g.get("csp_script_hashes", ()))
+    script_src = " ".join(x for x in ("'self'", ad_hosts, hashes) if x)
+    directives = [
+        "default-src 'self'",
+        f"script-src {script_src}",
+        "style-src 'self'",
+        "img-src 'self' https:",
+        "font-src 'self'",
+        f"connect-src 'self' {ad_hosts}".strip(),
+        f"frame-src {ad_hosts}" if ad_hosts else "frame-src 'none'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+    return "; ".join(directives)
+
+
+def register_template_helpers(app: Flask) -> None:
+    static_folder = Path(app.root_path) / "static"
+
+    @memoize
+    def _fingerprint(filename: str) -> str:
+        path = static_folder / filename
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "0"
+
+    def asset_url(filename: str) -> str:
+        from flask import url_for
+
+        return url_for("static", filename=filename, v=_fingerprint(filename))
+
+    @app.context_processor
+    def inject():  # type: ignore[no-untyped-def]
+        from patrons import site
+
+        return {"settings": app.config["SETTINGS"], "site": site.texts(), "asset_url": asset_url}
+
+    app.jinja_env.filters["date"] = format_date
+    app.jinja_env.filters["isodate"] = format_datetime_iso

@@ -1,0 +1,80 @@
+"""Plain factory functions for test data; each commits what it makes."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from patrons import clock
+from patrons.accounts.passwords import hash_password
+from patrons.articles import service
+from patrons.models import Article, Payment, Pledge, User
+
+_seq = itertools.count(1)
+PASSWORD = "correct horse battery staple"
+# hashing is deliberately slow; tests share one hash of the common password
+_PASSWORD_HASH = hash_password(PASSWORD)
+
+
+def make_user(db: Session, email: str | None = None, is_staff: bool = False, **kw: object) -> User:
+    user = User(
+        email=email or f"reader{next(_seq)}@example.org",
+        password_hash=_PASSWORD_HASH,
+        is_staff=is_staff,
+        **kw,
+    )
+    db.add(user)
+    db.commit()
+    return user
+
+
+def make_staff(db: Session, email: str = "editor@example.org") -> User:
+    return make_user(db, email=email, is_staff=True)
+
+
+def make_article(
+    db: Session,
+    title: str | None = None,
+    body: str = "The first sentence. The second sentence here.",
+    tags: tuple[str, ...] = (),
+    published: bool = True,
+    days_ago: float = 1,
+    **kw: object,
+) -> Article:
+    n = next(_seq)
+    draft = service.ArticleDraft(
+        title=title or f"Article number {n}",
+        body_source=body,
+        tags=tags,
+        published_at=clock.now() - timedelta(days=days_ago),
+        **kw,  # type: ignore[arg-type]
+    )
+    article = service.save_article(db, draft)
+    if published:
+        service.publish(article)
+    db.commit()
+    return article
+
+
+def make_patron(db: Session, status: str = "active", paid: bool = True, **kw: object) -> User:
+    """A member with a pledge in `status`, and a paid first invoice unless `paid` is False."""
+    user = make_user(db, **kw)
+    pledge = Pledge(
+        user_id=user.id,
+        amount=500,
+        currency="EUR",
+        status=status,
+        stripe_customer_id=f"cus_test{user.id}",
+        stripe_subscription_id=f"sub_test{user.id}",
+        current_period_end=clock.now() + timedelta(days=20),
+        created_at=clock.now(),
+    )
+    db.add(pledge)
+    db.flush()
+    if paid:
+        db.add(Payment(pledge_id=pledge.id, stripe_invoice_id=f"in_test{user.id}", amount=500,
+                       currency="EUR", status="paid", paid_at=clock.now()))
+    db.commit()
+    return user
