@@ -7,6 +7,7 @@ import sys
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from patrons.db import session as db
 
@@ -17,14 +18,17 @@ def register(app: Flask) -> None:
 
 
 @click.command("create-staff")
+@with_appcontext
 @click.argument("email")
 @click.option("--password", envvar="STAFF_PASSWORD", help="Default: asked for, or generated.")
 def create_staff(email: str, password: str | None) -> None:
     """Create a staff account for EMAIL, or make that account staff."""
     from patrons.accounts import auth
 
-    if "@" not in email or len(email) > 254:
-        raise click.BadParameter("give an email address", param_hint="EMAIL")
+    try:
+        email = auth.valid_email(email)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="EMAIL") from None
     existing = auth.find_user_by_email(db, email)
     generated = False
     if existing is None and not password:
@@ -42,6 +46,7 @@ def create_staff(email: str, password: str | None) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo() -> None:
     """Load demo articles, topics and staff (idempotent; refused in production)."""
     from patrons import demo
@@ -54,6 +59,7 @@ def seed_demo() -> None:
 
 
 @click.command("import-feed")
+@with_appcontext
 @click.argument("source")
 @click.option("--publish/--draft", default=True, help="Publish imported articles (default).")
 def import_feed(source: str, publish: bool) -> None:
