@@ -32,7 +32,8 @@ def seed(db: Session) -> str:
         key = f"demo:{data['slug']}"
         if service.article_by_slug(db, data["slug"]) is not None:
             continue
-        draft = service.ArticleDraft(**data, published_at=now - timedelta(days=days_ago, hours=3))
+        published = now - timedelta(days=days_ago, hours=3)
+        draft = service.ArticleDraft(**data, published_at=published, updated_at=published)
         article = service.save_article(db, draft)
         article.source_key = key
         service.publish(article)
