@@ -41,8 +41,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# every bench/*.py with a main(), or some: `make bench BENCH=article` (needs wrk)
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) tests/browser/node_modules

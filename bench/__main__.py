@@ -1,0 +1,57 @@
+"""Run the benchmarks: every bench/<name>.py that defines main(), or the ones named.
+
+    python -m bench               # all of them, in name order
+    python -m bench article       # just bench/article.py
+
+Modules are found by reading their source (a top-level `def main`), so helper modules
+such as bench/wsgi.py are never imported here. The exit status is the highest of the
+benchmarks' own (0 = measured, whatever the numbers; 2 = a tool such as wrk is missing).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import sys
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def _defines_main(path: Path) -> bool:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body)
+
+
+def available() -> list[str]:
+    return [
+        path.stem
+        for path in sorted(BENCH_DIR.glob("*.py"))
+        if not path.stem.startswith("_") and _defines_main(path)
+    ]
+
+
+def main(argv: list[str]) -> int:
+    names = available()
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(__doc__.strip())
+        print("\nAvailable:", ", ".join(names) or "(none)")
+        return 0
+    unknown = [arg for arg in argv if arg not in names]
+    if unknown:
+        print(f"Unknown benchmark(s): {', '.join(unknown)}", file=sys.stderr)
+        print(f"Available: {', '.join(names) or '(none)'}", file=sys.stderr)
+        return 2
+    status = 0
+    for name in argv or names:
+        print(f"\n### bench {name}", flush=True)
+        module = importlib.import_module(f"bench.{name}")
+        code = int(module.main() or 0)
+        status = max(status, code)
+        if code == 130:  # interrupted: run nothing more
+            break
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
