@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     web.register_error_pages(app)
     web.register_security_headers(app)
     web.register_template_helpers(app)
+    web.register_article_fast_path(app)
 
     from patrons import cli
 

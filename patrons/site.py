@@ -112,4 +112,9 @@ def save_texts(db: Session, changes: dict[str, object]) -> None:
 
 def forget_cached() -> None:
     """Drop the cached texts and the rendered pages that show them (after a commit)."""
+    from flask import current_app
+
     cache.clear()
+    fast_path = current_app.extensions.get("article_fast_path")
+    if fast_path is not None:
+        fast_path.forget()

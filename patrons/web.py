@@ -1,13 +1,15 @@
-"""The pieces `create_app` wires together: configuration, extensions, blueprints, errors, headers."""
+"""What `create_app` wires together: configuration, extensions, blueprints, errors, headers."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from functools import cache as memoize
+from functools import lru_cache
 from pathlib import Path
 
-from flask import Flask, g, render_template, request
+from flask import Flask, Response, abort, g, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -16,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from patrons import db, extensions
 from patrons.config import Settings
 from patrons.formatting import format_date, format_datetime_iso
+from patrons.urls import DatabaseIdConverter
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,28 @@ def configure(app: Flask, settings: Settings) -> None:
     if settings.proxy_hops:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    app.url_map.converters["int"] = DatabaseIdConverter
+    app.session_interface = SessionInterface()
+    app.before_request(reject_nul_bytes)
     db.init_app(app, settings.database_url)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, never written into a page every reader shares."""
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if g.get("public_page"):
+            return  # e.g. Flask-Login marking a session "not fresh" on a cacheable article
+        super().save_session(app, session, response)
+
+
+def reject_nul_bytes() -> None:
+    """NUL is never text: PostgreSQL refuses it, so refuse it before any view sees it."""
+    if "\x00" in request.path:
+        abort(404)
+    values = request.args.values() if request.method == "GET" else request.values.values()
+    if any("\x00" in value for value in values):
+        abort(400, "Text may not contain NUL characters.")
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
@@ -73,6 +97,8 @@ def register_error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]
         message = "This form has expired or was sent from elsewhere. Reload the page and try again."
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify(ok=False, message=message), 400
         return _error_page(400, "The form could not be accepted", message)
 
     @app.errorhandler(HTTPException)
@@ -116,23 +142,38 @@ def _error_page(code: int, title: str, message: str):  # type: ignore[no-untyped
 def register_security_headers(app: Flask) -> None:
     settings: Settings = app.config["SETTINGS"]
 
+    fixed = security_headers(settings)
+
     @app.after_request
-    def security_headers(response):  # type: ignore[no-untyped-def]
-        response.headers.setdefault("Content-Security-Policy", content_security_policy(settings))
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-        if settings.is_production:
-            response.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    def add_security_headers(response):  # type: ignore[no-untyped-def]
+        headers = response.headers
+        if "Content-Security-Policy" not in headers:
+            hashes = tuple(g.get("csp_script_hashes", ()))
+            headers["Content-Security-Policy"] = content_security_policy(settings, hashes)
+        for name, value in fixed:
+            headers[name] = value
         return response
 
 
-def content_security_policy(settings: Settings) -> str:
+def security_headers(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The headers every response carries besides the CSP (which varies with ad tags)."""
+    headers = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ("X-Frame-Options", "DENY"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ]
+    if settings.is_production:
+        headers.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+    return tuple(headers)
+
+
+@lru_cache(maxsize=64)
+def content_security_policy(settings: Settings, script_hashes: tuple[str, ...] = ()) -> str:
     """No inline scripts: the site's own JS is in files; ad tags' inline scripts go in by hash."""
     ad_hosts = " ".join(settings.ad_hosts)
-    hashes = " ".join(f"'{h}'" for h in g.get("csp_script_hashes", ()))
+    hashes = " ".join(f"'{h}'" for h in script_hashes)
     script_src = " ".join(x for x in ("'self'", ad_hosts, hashes) if x)
     directives = [
         "default-src 'self'",
@@ -148,6 +189,15 @@ def content_security_policy(settings: Settings) -> str:
         "frame-ancestors 'none'",
     ]
     return "; ".join(directives)
+
+
+def register_article_fast_path(app: Flask) -> None:
+    """Serve cached anonymous article pages before Flask's request handling (fastpath.py)."""
+    from patrons.articles.fastpath import CachedArticleMiddleware
+
+    middleware = CachedArticleMiddleware(app, app.wsgi_app)
+    app.extensions["article_fast_path"] = middleware
+    app.wsgi_app = middleware  # type: ignore[method-assign]
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -22,6 +22,7 @@ from flask_wtf.csrf import generate_csrf
 
 from patrons import clock, site
 from patrons.articles import corrections, counters, service
+from patrons.articles.fastpath import CACHE_PREFIX
 from patrons.articles.forms import CorrectionForm
 from patrons.articles.sanitize import reading_minutes
 from patrons.db import session as db
@@ -29,17 +30,17 @@ from patrons.extensions import cache, limiter
 from patrons.models import Article
 from patrons.models.events import EVENT_KINDS
 from patrons.pledges.entitlement import user_is_active_patron
+from patrons.web import content_security_policy, security_headers
 
 bp = Blueprint("articles", __name__)
 
 
 @dataclass(frozen=True)
 class RenderedPage:
-    """An anonymous article page as cached: the body, its ETag and its CSP script hashes."""
+    """An anonymous article page as cached: the encoded body and every header of its 200."""
 
-    body: str
-    etag: str
-    script_hashes: tuple[str, ...]
+    body: bytes
+    wsgi_headers: tuple[tuple[str, str], ...]
 
 
 def _page_number() -> int:
@@ -68,31 +69,54 @@ def tag(slug: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/articles/<slug>")
 def article(slug: str):  # type: ignore[no-untyped-def]
-    if current_user.is_authenticated:
+    """The free article. Anonymous hits are usually served by fastpath.py before this."""
+    if _may_be_signed_in() and current_user.is_authenticated:
         return _personal_article(slug)
-    key = f"article:{slug}"
+    g.public_page = True  # shared by every reader: nothing from or to the session
+    key = CACHE_PREFIX + slug
     rendered = cache.get(key)
     if rendered is None:
         found = service.published_article(db, slug) or abort(404)
-        g.public_page = True  # nothing from the session may reach this render
-        body = _render_article(found, viewer_is_patron=False)
-        etag = hashlib.sha256(body.encode()).hexdigest()[:32]
-        rendered = RenderedPage(body, etag, site.texts().script_hashes())
+        rendered = _public_page(_render_article(found, viewer_is_patron=False).encode())
         cache.set(key, rendered, timeout=_cache_seconds())
-    g.csp_script_hashes = rendered.script_hashes
-    response = make_response(rendered.body)
-    response.set_etag(rendered.etag)
-    response.cache_control.public = True
-    response.cache_control.max_age = 60
-    response.cache_control.s_maxage = _cache_seconds()
-    response.vary.add("Cookie")
+    response = Response(rendered.body, headers=list(rendered.wsgi_headers))
     return response.make_conditional(request)
+
+
+def _public_page(body: bytes) -> RenderedPage:
+    """The page with the headers of its cacheable 200, security headers included."""
+    from flask import current_app
+
+    settings = current_app.config["SETTINGS"]
+    csp = content_security_policy(settings, site.texts().script_hashes())
+    headers = (
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        ("ETag", f'"{hashlib.sha256(body).hexdigest()[:32]}"'),
+        ("Cache-Control", f"public, max-age=60, s-maxage={_cache_seconds()}"),
+        ("Vary", "Cookie"),
+        ("Content-Security-Policy", csp),
+        *security_headers(settings),
+    )
+    return RenderedPage(body, headers)
+
+
+def _may_be_signed_in() -> bool:
+    """Only a request with a session or remember cookie can belong to a signed-in reader."""
+    from flask import current_app
+
+    config = current_app.config
+    cookies = request.cookies
+    return bool(cookies) and (
+        config["SESSION_COOKIE_NAME"] in cookies
+        or config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies
+    )
 
 
 def _personal_article(slug: str) -> Response:
     found = service.published_article(db, slug) or abort(404)
     patron = user_is_active_patron(db, current_user.id, clock.now())
-    g.csp_script_hashes = site.texts().script_hashes()
+    g.csp_script_hashes = site.texts().script_hashes()  # the ad tags' inline scripts
     response = make_response(_render_article(found, viewer_is_patron=patron))
     response.cache_control.private = True
     response.cache_control.no_store = True

@@ -62,14 +62,22 @@ def test_correction_suggestion_is_stored(client, db):
     article = make_article(db)
     response = client.post(
         f"/articles/{article.slug}/correction",
-        data={"selection": "second sentence", "context": "The second sentence here.",
-              "comment": "Typo", "email": "a@example.org", "csrf_token": csrf_token(client)},
+        data={
+            "selection": "second sentence",
+            "context": "The second sentence here.",
+            "comment": "Typo",
+            "email": "a@example.org",
+            "csrf_token": csrf_token(client),
+        },
         headers={"Accept": "application/json"},
     )
     assert response.status_code == 200, response.get_data(as_text=True)
     stored = db.scalars(select(CorrectionSuggestion)).one()
     assert (stored.selection, stored.context, stored.email) == (
-        "second sentence", "The second sentence here.", "a@example.org")
+        "second sentence",
+        "The second sentence here.",
+        "a@example.org",
+    )
 
 
 def test_correction_without_csrf_token_is_refused(client, db):
@@ -86,3 +94,45 @@ def test_member_login_and_staff_required(client, db):
     user = make_user(db)
     login(client, user.email, PASSWORD)
     assert client.get("/staff/").status_code == 403
+
+
+def test_fast_path_serves_the_same_page_and_headers_as_flask(app, client, db):
+    article = make_article(db, title="Same either way")
+    first = client.get(f"/articles/{article.slug}")  # rendered by Flask, then cached
+    assert (
+        app.extensions["article_fast_path"]._cached_page(
+            {"REQUEST_METHOD": "GET", "PATH_INFO": f"/articles/{article.slug}"}
+        )
+        is not None
+    )
+    second = client.get(f"/articles/{article.slug}")  # answered by the fast path
+    assert second.data == first.data
+
+    def headers(r):
+        return {k: v for k, v in r.headers.items() if k != "Date"}
+
+    assert headers(second) == headers(first)
+    assert "Content-Security-Policy" in second.headers
+
+
+def test_fast_path_leaves_signed_in_readers_to_flask(client, db):
+    article = make_article(db)
+    client.get(f"/articles/{article.slug}")  # cache the anonymous page
+    patron = make_patron(db)
+    login(client, patron.email, PASSWORD)
+    html = client.get(f"/articles/{article.slug}").get_data(as_text=True)
+    assert "Thank you for being a patron" in html
+
+
+def test_staff_edit_reaches_anonymous_readers_at_once(app, client, db):
+    from patrons import site
+    from patrons.articles import service
+
+    article = make_article(db, title="Before the edit")
+    assert "Before the edit" in client.get(f"/articles/{article.slug}").get_data(as_text=True)
+    draft = service.ArticleDraft(title="After the edit", slug=article.slug, body_source="New.")
+    service.save_article(db, draft, article)
+    db.commit()
+    with app.app_context():
+        site.forget_cached()
+    assert "After the edit" in client.get(f"/articles/{article.slug}").get_data(as_text=True)
