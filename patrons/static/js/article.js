@@ -15,13 +15,29 @@
 
   function dismissedKey(name) { return "patrons:dismissed:" + name; }
 
+  // After hiding a box that held the focus, put the focus on what follows it (not on <body>),
+  // so keyboard and screen-reader users carry on reading where they were.
+  function focusAfter(element) {
+    var next = element.nextElementSibling;
+    while (next && (next.hidden || next.getAttribute("aria-hidden") === "true" ||
+                    next.tagName === "DIALOG" || next.tagName === "SCRIPT")) {
+      next = next.nextElementSibling;
+    }
+    var target = next || document.getElementById("main");
+    if (!target) return;
+    if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+    target.focus({ preventScroll: true });
+  }
+
   function dismiss(name, element) {
     var days = parseInt(element.getAttribute("data-dismiss-days") || "7", 10);
     try {
       localStorage.setItem(dismissedKey(name), String(Date.now() + days * 86400000));
     } catch (e) { /* storage blocked: dismissed for this page only */ }
+    var hadFocus = element.contains(document.activeElement);
     root.classList.add(name + "-dismissed");
     element.hidden = true;
+    if (hadFocus) focusAfter(element);
     count(name + "_dismiss");
   }
 
@@ -79,22 +95,43 @@
   var dialog = document.getElementById("correction-dialog");
   var form = document.getElementById("correction-form");
   var body = document.getElementById("article-body");
+  var header = article.querySelector(".article__header");
   if (!dialog || !form || typeof dialog.showModal !== "function") return;
   var status = form.querySelector(".form-status");
+  var fields = form.querySelector("[data-fields]");
+  var sendButton = form.querySelector("[type=submit]");
+  var closeButton = dialog.querySelector("[data-close-dialog]");
+  var sending = false;
+
+  // Typos are reported from the article's text: its body, and its headline, summary and byline.
+  function inArticleText(node) {
+    return !!node && (body.contains(node) || (!!header && header.contains(node)));
+  }
+
+  function squash(text) { return text.replace(/\s+/g, " "); }
 
   function surroundingSentence(selection) {
     if (!selection.rangeCount) return "";
-    var node = selection.getRangeAt(0).commonAncestorContainer;
+    var range = selection.getRangeAt(0);
+    var node = range.commonAncestorContainer;
     var block = node.nodeType === 1 ? node : node.parentElement;
-    block = block && block.closest("p, li, blockquote, h2, h3, h4, figcaption, td") || block;
+    block = block && block.closest("p, li, blockquote, h1, h2, h3, h4, figcaption, td") || block;
     if (!block) return "";
-    var text = block.textContent.replace(/\s+/g, " ").trim();
-    var chosen = selection.toString().replace(/\s+/g, " ").trim();
-    var at = text.indexOf(chosen);
+    var text = squash(block.textContent).trim();
+    var chosen = squash(selection.toString()).trim();
+    // where the selection starts in the block: the text before it, squashed the same way
+    // (indexOf alone would find an earlier occurrence of the same words)
+    var before = document.createRange();
+    before.selectNodeContents(block);
+    before.setEnd(range.startContainer, range.startOffset);
+    var guess = squash(before.toString()).replace(/^ /, "").length;
+    var at = text.indexOf(chosen, Math.max(0, guess - 1));
+    if (at < 0 || at > guess + 1) at = text.indexOf(chosen);
     if (at < 0) return text.slice(0, 2000);
     var start = Math.max(text.lastIndexOf(". ", at), text.lastIndexOf("? ", at), text.lastIndexOf("! ", at));
     start = start < 0 ? 0 : start + 2;
-    var ends = [". ", "? ", "! "].map(function (p) { return text.indexOf(p, at + chosen.length); })
+    var from = at + Math.max(chosen.length - 1, 0);  // a selection ending in "." ends its sentence
+    var ends = [". ", "? ", "! "].map(function (p) { return text.indexOf(p, from); })
       .filter(function (i) { return i >= 0; });
     var end = ends.length ? Math.min.apply(null, ends) + 1 : text.length;
     return text.slice(start, end).slice(0, 2000);
@@ -104,7 +141,9 @@
     form.elements.selection.value = (selectionText || "").slice(0, 1000);
     form.elements.context.value = context || "";
     status.textContent = "";
-    form.hidden = false;
+    fields.hidden = false;
+    sendButton.hidden = false;
+    closeButton.textContent = "Cancel";
     dialog.showModal();
     (selectionText ? form.elements.comment : form.elements.selection).focus();
   }
@@ -113,7 +152,7 @@
     if (!(event.ctrlKey || event.metaKey) || event.key !== "Enter" || dialog.open) return;
     var selection = window.getSelection();
     var text = selection ? selection.toString().trim() : "";
-    if (!text || !body.contains(selection.anchorNode)) return;
+    if (!text || !inArticleText(selection.anchorNode)) return;
     event.preventDefault();
     openDialog(text, surroundingSentence(selection));
   });
@@ -122,15 +161,28 @@
     link.addEventListener("click", function (event) {
       event.preventDefault();
       var selection = window.getSelection();
-      var text = selection && body.contains(selection.anchorNode) ? selection.toString().trim() : "";
+      var text = selection && inArticleText(selection.anchorNode) ? selection.toString().trim() : "";
       openDialog(text, text ? surroundingSentence(selection) : "");
     });
   });
 
-  dialog.querySelector("[data-close-dialog]").addEventListener("click", function () { dialog.close(); });
+  closeButton.addEventListener("click", function () { dialog.close(); });
+
+  function sent(message) {
+    // Stay open until the reader closes it: the thanks is read out, and nothing vanishes on a timer.
+    status.textContent = message;
+    form.reset();
+    fields.hidden = true;
+    sendButton.hidden = true;
+    closeButton.textContent = "Close";
+    closeButton.focus();
+  }
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
+    if (sending) return;  // one suggestion per click, however impatient
+    sending = true;
+    sendButton.disabled = true;
     status.textContent = "Sending…";
     fetch("/csrf-token", { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
@@ -149,9 +201,7 @@
       })
       .then(function (result) {
         if (result.data.ok) {
-          status.textContent = result.data.message;
-          form.reset();
-          window.setTimeout(function () { dialog.close(); }, 1500);
+          sent(result.data.message);
         } else if (result.response.status === 429) {
           status.textContent = "Too many suggestions in a short time. Please try again in a minute.";
         } else {
@@ -160,6 +210,7 @@
           status.textContent = first || "That could not be sent. Please check the fields and try again.";
         }
       })
-      .catch(function () { status.textContent = "That could not be sent. Please check your connection."; });
+      .catch(function () { status.textContent = "That could not be sent. Please check your connection."; })
+      .then(function () { sending = false; sendButton.disabled = false; });
   });
 })();
