@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
@@ -21,30 +22,42 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _int(environ: dict[str, str], name: str, default: int) -> int:
+def _int(environ: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = environ.get(name)
     if raw in (None, ""):
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
 
 
 def _dev_secret_key(instance: Path) -> str:
     """A random key kept under instance/ so development sessions survive restarts."""
     path = instance / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
+    left_empty = path.exists()  # and empty, if we get past the next line: a crash's leftover
+    existing = path.read_text().strip() if left_empty else ""
+    if existing:
+        return existing
     instance.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    # O_EXCL: two processes starting at once agree on one key
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
+    # Written whole to a private temporary file, then linked into place: a process starting
+    # at the same moment sees no key or the whole key, and both agree on the first one linked.
+    tmp = instance / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
+    try:
+        if left_empty:
+            path.unlink(missing_ok=True)  # an empty file left by a crash is no key
+        os.link(tmp, path)
+    except FileExistsError:
+        key = path.read_text().strip()
+    finally:
+        tmp.unlink()
     return key
 
 
@@ -80,7 +93,9 @@ class Settings:
         env = dict(os.environ if environ is None else environ)
         mode = env.get("PATRONS_ENV", "development").strip().lower()
         if mode not in {"development", "production", "testing"}:
-            raise ConfigError(f"PATRONS_ENV must be development, production or testing, not {mode!r}")
+            raise ConfigError(
+                f"PATRONS_ENV must be development, production or testing, not {mode!r}"
+            )
         instance = Path(env.get("PATRONS_INSTANCE", str(DEFAULT_INSTANCE))).resolve()
         secret = env.get("SECRET_KEY", "").strip()
         if not secret:
@@ -129,10 +144,22 @@ def _is_hex_colour(value: str) -> bool:
 
 
 def _ad_hosts(raw: str) -> list[str]:
-    """AD_HOSTS is a space-separated list of origins (https://ads.example.net) allowed by the CSP."""
+    """AD_HOSTS: space-separated origins (https://ads.example.net) that the CSP allows."""
     hosts = []
     for item in raw.split():
-        if not item.startswith("https://") or any(c in item for c in ";,'\" "):
-            raise ConfigError(f"AD_HOSTS entries must be https:// origins, not {item!r}")
-        hosts.append(item.rstrip("/"))
+        parts = urlsplit(item)
+        host = parts.hostname or ""
+        if (
+            parts.scheme != "https"
+            or not host
+            or "." not in host
+            or any(c in item for c in "*;,'\"")
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
+            raise ConfigError(
+                f"AD_HOSTS entries must be origins like https://ads.example.net, not {item!r}"
+            )
+        hosts.append(f"https://{parts.netloc}")
     return hosts

@@ -55,6 +55,11 @@ def make_engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    # pysqlite's own transaction handling is kept on purpose: reads run outside a transaction
+    # and a write transaction starts at the first write, so concurrent requests wait on the
+    # busy timeout instead of failing on a read-to-write upgrade. Its known cost: SAVEPOINTs
+    # (begin_nested) release by committing. Code that must serialise (votes) issues
+    # BEGIN IMMEDIATE itself.
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

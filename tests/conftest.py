@@ -8,7 +8,6 @@ PostgreSQL elsewhere: TEST_DATABASE_URL=postgresql+psycopg://USER@HOST:5432/DBNA
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,13 +99,14 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def db(app: Flask) -> Iterator[Session]:
-    """A session of its own (not the request's), for arranging and checking data."""
-    with app.app_context():
-        session = app.extensions["db.sessionmaker"]()
-        yield session
-        session.close()
+    """A session of its own (not the request's), for arranging and checking data.
 
-
+    No app context is pushed: requests made by the test client must get their own context
+    (and `g`, and CSRF token), as they would in production.
+    """
+    session = app.extensions["db.sessionmaker"]()
+    yield session
+    session.close()
 
 
 def csrf_token(client: FlaskClient) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -34,6 +35,15 @@ def load_user(user_id: str) -> User | None:
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+def valid_email(email: str) -> str:
+    """The normalised address, or ValueError with the reason (the same rule as the forms)."""
+    try:
+        checked = validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+    return normalise_email(checked.normalized)
 
 
 def find_user_by_email(db: Session, email: str) -> User | None:

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patrons import clock
+from patrons.articles.service import strip_controls
 from patrons.models import Article, CorrectionSuggestion, User
 
 SELECTION_MAX = 1000
@@ -24,14 +25,19 @@ class CorrectionCounts:
 
 
 def suggest_correction(
-    db: Session, article: Article | None, selection: str, context: str, comment: str, email: str | None
+    db: Session,
+    article: Article | None,
+    selection: str,
+    context: str,
+    comment: str,
+    email: str | None,
 ) -> CorrectionSuggestion:
     """Store a reader's suggestion for staff; inputs were length-checked by the form."""
     suggestion = CorrectionSuggestion(
         article_id=article.id if article else None,
-        selection=selection.strip(),
-        context=context.strip(),
-        comment=comment.strip(),
+        selection=strip_controls(selection).strip(),
+        context=strip_controls(context).strip(),
+        comment=strip_controls(comment).strip(),
         email=(email or "").strip().lower() or None,
         status="open",
         created_at=clock.now(),
@@ -67,7 +73,9 @@ def counts_per_article(db: Session) -> list[CorrectionCounts]:
     return [CorrectionCounts(a, o, r, d) for a, o, r, d in rows]
 
 
-def handle_suggestion(db: Session, suggestion: CorrectionSuggestion, status: str, staff: User) -> None:
+def handle_suggestion(
+    db: Session, suggestion: CorrectionSuggestion, status: str, staff: User
+) -> None:
     """Mark a suggestion resolved or declined (or open again)."""
     if status not in ("open", "resolved", "declined"):
         raise ValueError(status)

@@ -23,7 +23,11 @@ class CorrectionForm(FlaskForm):
     )
     email = EmailField(
         "Your email (optional, if you would like a reply)",
-        validators=[Optional(), Email("That does not look like an email address."), Length(max=254)],
+        validators=[
+            Optional(),
+            Email("That does not look like an email address."),
+            Length(max=254),
+        ],
     )
     # a field people never see: bots fill it in
-    website = StringField("Leave this empty", validators=[Optional(), Length(max=0)])
+    website = StringField("Leave this empty", validators=[Optional()])

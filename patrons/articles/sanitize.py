@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html as htmllib
 import re
+from urllib.parse import urlsplit
 
 import markdown as md
 import nh3
@@ -28,10 +29,18 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 
 
+def _safe_cite(tag: str, attribute: str, value: str) -> str | None:
+    # nh3 checks URL schemes on href/src, not on cite: do it here
+    if attribute == "cite" and urlsplit(value.strip()).scheme.lower() not in ("", "http", "https"):
+        return None
+    return value
+
+
 def sanitise_html(html: str) -> str:
     """Only the allowlisted tags and attributes; no scripts, handlers, javascript: or data: URLs."""
     return nh3.clean(
         html,
+        attribute_filter=_safe_cite,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,

@@ -21,7 +21,19 @@ _SLUG_STRIP = re.compile(r"[^a-z0-9]+")
 
 
 class ArticleError(ValueError):
-    """Article data that cannot be saved; the message is shown to staff."""
+    """Article data that cannot be saved; the message is shown to staff next to `field`."""
+
+    def __init__(self, message: str, field: str = "title") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# C0 control characters other than tab and newlines: invalid in XML feeds, NUL in PostgreSQL
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def strip_controls(text: str) -> str:
+    return _CONTROL.sub("", text)
 
 
 def slugify(text: str, max_length: int = SLUG_MAX) -> str:
@@ -122,44 +134,49 @@ class ArticleDraft:
     updated_at: datetime | None = None
 
 
-def _clean_url(value: str, label: str, allow_path: bool = False) -> str | None:
+def _clean_url(value: str, field: str, label: str, allow_path: bool = False) -> str | None:
     value = value.strip()
     if not value:
         return None
     if allow_path and safe_next(value, "") == value and len(value) <= 1000:
         return value  # a path on this site, e.g. /static/...
     if not is_http_url(value) or len(value) > 1000:
-        raise ArticleError(f"{label} must be an http(s) address.")
+        raise ArticleError(f"{label} must be an http(s) address.", field)
     return value
 
 
 def save_article(db: Session, draft: ArticleDraft, article: Article | None = None) -> Article:
     """Create or update an article from a draft; the body is rendered and sanitised here."""
-    title = draft.title.strip()
+    title = " ".join(strip_controls(draft.title).split())
     if not title:
         raise ArticleError("An article needs a title.")
     slug = slugify(draft.slug or title)
     if not slug:
-        raise ArticleError("The slug must contain letters or digits.")
+        raise ArticleError("The slug must contain letters or digits.", "slug")
     other = article_by_slug(db, slug)
     if other is not None and other is not article:
-        raise ArticleError(f"Another article already uses the address /articles/{slug}.")
+        raise ArticleError(f"Another article already uses the address /articles/{slug}.", "slug")
+    # every check before anything is changed: a refused draft leaves the session untouched
+    lead_image_url = _clean_url(
+        draft.lead_image_url, "lead_image_url", "The lead image", allow_path=True
+    )
+    canonical_url = _clean_url(draft.canonical_url, "canonical_url", "The canonical URL")
     if article is None:
         article = Article(slug=slug, status="draft")
         db.add(article)
     article.slug = slug
     article.title = title[:300]
-    article.summary = draft.summary.strip()
+    article.summary = strip_controls(draft.summary).strip()
     article.body_format = draft.body_format
-    article.body_source = draft.body_source
-    article.body_html = render_body(draft.body_source, draft.body_format)
-    article.author_name = draft.author_name.strip()[:200]
-    article.editor_name = draft.editor_name.strip()[:200]
-    article.lead_image_url = _clean_url(draft.lead_image_url, "The lead image", allow_path=True)
-    article.lead_image_alt = draft.lead_image_alt.strip()[:300]
-    article.lead_image_caption = draft.lead_image_caption.strip()[:500]
-    article.lead_image_credit = draft.lead_image_credit.strip()[:200]
-    article.canonical_url = _clean_url(draft.canonical_url, "The canonical URL")
+    article.body_source = strip_controls(draft.body_source)
+    article.body_html = render_body(article.body_source, draft.body_format)
+    article.author_name = strip_controls(draft.author_name).strip()[:200]
+    article.editor_name = strip_controls(draft.editor_name).strip()[:200]
+    article.lead_image_url = lead_image_url
+    article.lead_image_alt = strip_controls(draft.lead_image_alt).strip()[:300]
+    article.lead_image_caption = strip_controls(draft.lead_image_caption).strip()[:500]
+    article.lead_image_credit = strip_controls(draft.lead_image_credit).strip()[:200]
+    article.canonical_url = canonical_url
     if draft.published_at is not None:
         article.published_at = draft.published_at
     article.updated_at = draft.updated_at or clock.now()
@@ -170,7 +187,7 @@ def save_article(db: Session, draft: ArticleDraft, article: Article | None = Non
 def _unique_tags(names: tuple[str, ...]) -> list[str]:
     seen: dict[str, str] = {}
     for name in names:
-        name = " ".join(name.split())[:80]
+        name = " ".join(strip_controls(name).split())[:80]
         if name and slugify(name) and slugify(name) not in seen:
             seen[slugify(name)] = name
     return list(seen.values())[:20]

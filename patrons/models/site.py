@@ -9,7 +9,7 @@ from patrons.db import Base
 
 
 class SiteSetting(Base):
-    """A staff-editable text of the site (banner, notice, footer, ad tags); defaults live in code."""
+    """A staff-editable text (banner, notice, footer, ad tags); the defaults live in code."""
 
     __tablename__ = "site_settings"
 

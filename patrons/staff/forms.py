@@ -7,7 +7,16 @@ from wtforms import (
     TextAreaField,
     URLField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, URL
+from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
+
+
+class TagsField(StringField):
+    """Tags as comma-separated names; shows an article's Tag objects the same way."""
+
+    def process_data(self, value: object) -> None:
+        if isinstance(value, list | tuple):
+            value = ", ".join(getattr(tag, "name", str(tag)) for tag in value)
+        super().process_data(value)
 
 
 class ArticleForm(FlaskForm):
@@ -24,11 +33,13 @@ class ArticleForm(FlaskForm):
     body_source = TextAreaField("Body", validators=[DataRequired(), Length(max=500_000)])
     author_name = StringField("Author", validators=[Optional(), Length(max=200)])
     editor_name = StringField("Edited by", validators=[Optional(), Length(max=200)])
-    tags = StringField(
+    tags = TagsField(
         "Tags", validators=[Optional(), Length(max=1000)], description="Separated by commas."
     )
-    lead_image_url = URLField(
-        "Lead image address", validators=[Optional(), URL(require_tld=False), Length(max=1000)]
+    lead_image_url = StringField(
+        "Lead image address",
+        validators=[Optional(), Length(max=1000)],
+        description="An https:// address, or a path on this site such as /static/…",
     )
     lead_image_alt = StringField("Lead image description (alt text)", validators=[Length(max=300)])
     lead_image_caption = StringField("Lead image caption", validators=[Length(max=500)])
@@ -68,9 +79,7 @@ class SiteTextsForm(FlaskForm):
     notice_dismiss_days = IntegerField(
         "Days a dismissed notice stays hidden", validators=[NumberRange(0, 365)]
     )
-    reprint_policy = TextAreaField(
-        "Reprint policy", validators=[DataRequired(), Length(max=1000)]
-    )
+    reprint_policy = TextAreaField("Reprint policy", validators=[DataRequired(), Length(max=1000)])
     footer_copyright = StringField("Footer: copyright", validators=[Length(max=300)])
     footer_funders = TextAreaField("Footer: funders", validators=[Length(max=1000)])
     privacy_policy = TextAreaField(

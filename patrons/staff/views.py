@@ -14,7 +14,7 @@ from patrons.db import session as db
 from patrons.models import Article, CorrectionSuggestion
 from patrons.staff import bp
 from patrons.staff.forms import ActionForm, ArticleForm, SiteTextsForm
-from patrons.urls import safe_next
+from patrons.urls import db_id, safe_next
 
 
 @bp.get("/")
@@ -64,14 +64,13 @@ def edit_article(article_id: int):  # type: ignore[no-untyped-def]
 
 def _edit(article: Article | None):  # type: ignore[no-untyped-def]
     form = ArticleForm(obj=article)
-    if request.method == "GET" and article is not None:
-        form.tags.data = ", ".join(t.name for t in article.tags)
     if form.validate_on_submit():
         try:
             saved = service.save_article(db, _draft_from(form), article)
         except service.ArticleError as exc:
             db.rollback()
-            form.slug.errors = [*form.slug.errors, str(exc)]
+            field = form[exc.field]
+            field.errors = [*field.errors, str(exc)]
         else:
             db.commit()
             site.forget_cached()
@@ -89,7 +88,10 @@ def publish_article(article_id: int, action: str):  # type: ignore[no-untyped-de
     (service.publish if action == "publish" else service.unpublish)(article)
     db.commit()
     site.forget_cached()
-    flash(f"“{article.title}” is {'published' if article.is_published else 'a draft again'}.", "success")
+    flash(
+        f"“{article.title}” is {'published' if article.is_published else 'a draft again'}.",
+        "success",
+    )
     return redirect(url_for("staff.articles"))
 
 
@@ -98,9 +100,11 @@ def correction_list():  # type: ignore[no-untyped-def]
     status = request.args.get("status", "open")
     if status not in ("open", "resolved", "declined", "all"):
         abort(404)
-    article_id = request.args.get("article", type=int)
+    article_id = request.args.get("article", type=db_id)
     article = db.get(Article, article_id) if article_id else None
-    rows = corrections.suggestions(db, article.id if article else None, None if status == "all" else status)
+    rows = corrections.suggestions(
+        db, article.id if article else None, None if status == "all" else status
+    )
     return render_template(
         "staff/corrections.html",
         suggestions=rows,
