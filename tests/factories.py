@@ -74,7 +74,15 @@ def make_patron(db: Session, status: str = "active", paid: bool = True, **kw: ob
     db.add(pledge)
     db.flush()
     if paid:
-        db.add(Payment(pledge_id=pledge.id, stripe_invoice_id=f"in_test{user.id}", amount=500,
-                       currency="EUR", status="paid", paid_at=clock.now()))
+        db.add(
+            Payment(
+                pledge_id=pledge.id,
+                stripe_invoice_id=f"in_test{user.id}",
+                amount=500,
+                currency="EUR",
+                status="paid",
+                paid_at=clock.now(),
+            )
+        )
     db.commit()
     return user
