@@ -43,7 +43,6 @@ SUMMARY_MAX = 300
 URL_MAX = 1000
 USER_AGENT = "patrons-feed-import/1.0"
 ACCEPT = "application/rss+xml, application/atom+xml, application/json, application/xml, */*;q=0.5"
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ELLIPSIS_MARK = re.compile(r"\s*\[(?:…|\.\.\.)\]\s*$")
 
 
@@ -254,7 +253,7 @@ def _parse_wordpress(content: bytes) -> ParsedSource:
 
 def _text(value: str) -> str:
     """One line of plain text: no control characters, whitespace collapsed."""
-    return " ".join(_CONTROL.sub("", value).split())
+    return " ".join(service.strip_controls(value).split())
 
 
 def _plain(markup: str) -> str:
@@ -502,7 +501,7 @@ def _skip_reason(item: FeedItem, seen: set[str]) -> str:
 
 def _has_content(body_html: str) -> bool:
     """Text or an image left once the body is sanitised (a lone script is no content)."""
-    sanitised = render_body(_CONTROL.sub("", body_html), "html")
+    sanitised = render_body(service.strip_controls(body_html), "html")
     return bool(plain_text(sanitised).strip()) or "<img" in sanitised
 
 
@@ -528,7 +527,7 @@ def _draft(db: Session, item: FeedItem, existing: Article | None) -> service.Art
     updated = item.updated or published or (existing.updated_at if existing else None)
     return service.ArticleDraft(
         title=item.title,
-        body_source=_CONTROL.sub("", item.body_html),
+        body_source=service.strip_controls(item.body_html),
         body_format="html",
         slug=existing.slug if existing is not None else _free_slug(db, item),
         summary=_summary(item.excerpt_html),
