@@ -130,9 +130,8 @@ def _title(rng: random.Random) -> str:
 
 
 def migrate(url: str) -> None:
-    from alembic.config import Config
-
     from alembic import command
+    from alembic.config import Config
 
     cfg = Config(toml_file=str(harness.ROOT / "pyproject.toml"))
     cfg.attributes["database_url"] = url

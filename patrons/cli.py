@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sys
+import time
 
 import click
 from flask import Flask, current_app
@@ -11,9 +13,12 @@ from flask.cli import with_appcontext
 
 from patrons.db import session as db
 
+log = logging.getLogger(__name__)
+MAIL_BATCH = 100  # messages per send-mail round
+
 
 def register(app: Flask) -> None:
-    for command in (create_staff, seed_demo, import_feed):
+    for command in (create_staff, seed_demo, import_feed, send_mail):
         app.cli.add_command(command)
 
 
@@ -75,3 +80,41 @@ def import_feed(source: str, publish: bool) -> None:
     db.commit()
     forget_cached()
     click.echo(result.summary())
+
+
+@click.command("send-mail")
+@with_appcontext
+@click.option(
+    "--loop",
+    "interval",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Keep running as a worker: send what is due every SECONDS.",
+)
+def send_mail(interval: float | None) -> None:
+    """Send the queued email that is due and print the counts (once, or every SECONDS)."""
+    from patrons import mail
+    from patrons.config import ConfigError
+
+    settings = current_app.config["SETTINGS"]
+    try:
+        while True:
+            try:
+                report = mail.send_pending(db, settings, limit=MAIL_BATCH)
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from exc
+            except Exception:
+                if interval is None:
+                    raise
+                log.exception("send-mail: this round failed; trying again in %s s", interval)
+                report = mail.SendReport()
+            finally:
+                db.close()  # a worker keeps no objects (or connection) between rounds
+            if interval is None or report.total:
+                click.echo(report.summary())
+            if interval is None:
+                return
+            if report.total < MAIL_BATCH:  # a full batch means more may be due: go on at once
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        click.echo("Stopped.")

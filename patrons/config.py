@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from email.utils import getaddresses
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -72,6 +73,8 @@ class Settings:
     accent_color: str = "#0057b7"
     redis_url: str | None = None
     mail_url: str | None = None
+    # MAIL_FROM: the From header of every message, e.g. "The Steppe Courier <news@example.org>"
+    mail_from: str = '"The Steppe Courier" <newsroom@localhost>'
     ad_hosts: tuple[str, ...] = ()
     proxy_hops: int = 0
     article_cache_seconds: int = 300
@@ -113,16 +116,18 @@ class Settings:
         accent = env.get("ACCENT_COLOR", "#0057b7").strip()
         if not _is_hex_colour(accent):
             raise ConfigError(f"ACCENT_COLOR must be a hex colour like #0057b7, not {accent!r}")
+        site_name = env.get("SITE_NAME", cls.site_name)
         values: dict[str, object] = dict(
             env=mode,
             secret_key=secret,
             database_url=database_url,
             instance_path=instance,
-            site_name=env.get("SITE_NAME", cls.site_name),
+            site_name=site_name,
             site_url=env.get("SITE_URL", cls.site_url).rstrip("/"),
             accent_color=accent,
             redis_url=env.get("REDIS_URL") or None,
             mail_url=env.get("MAIL_URL") or None,
+            mail_from=_mail_from(env.get("MAIL_FROM", "").strip(), site_name),
             ad_hosts=tuple(_ad_hosts(env.get("AD_HOSTS", ""))),
             proxy_hops=_int(env, "PROXY_HOPS", 0),
             article_cache_seconds=_int(env, "ARTICLE_CACHE_SECONDS", 300),
@@ -141,6 +146,24 @@ def _is_hex_colour(value: str) -> bool:
         and value.startswith("#")
         and all(c in "0123456789abcdefABCDEF" for c in value[1:])
     )
+
+
+def _mail_from(raw: str, site_name: str) -> str:
+    """MAIL_FROM as given (one address, optionally with a name), or the site's name at localhost."""
+    if not raw:
+        quoted = " ".join(site_name.split()).replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" <newsroom@localhost>'
+    addresses = getaddresses([raw])
+    if (
+        len(addresses) != 1
+        or "@" not in addresses[0][1]
+        or any(c in raw for c in "\r\n")
+        or any(c.isspace() for c in addresses[0][1])
+    ):
+        raise ConfigError(
+            f"MAIL_FROM must be one address like News <news@example.org>, not {raw!r}"
+        )
+    return raw
 
 
 def _ad_hosts(raw: str) -> list[str]:

@@ -266,11 +266,12 @@ def test_remember_cookie_is_httponly_and_lax(client, db):
     )
     assert response.status_code == 302
     cookies = set_cookies(response)
-    assert "remember_token" in cookies
-    for name in ("session", "remember_token"):
-        flags = cookie_flags(cookies[name])
-        assert "httponly" in flags, name
-        assert flags.get("samesite", "").lower() == "lax", name
+    # "remember me" is a lasting session cookie (revocable on the server), not a second cookie
+    assert "remember_token" not in cookies
+    flags = cookie_flags(cookies["session"])
+    assert "httponly" in flags
+    assert flags.get("samesite", "").lower() == "lax"
+    assert "expires" in flags
 
 
 def test_production_cookies_are_secure_host_cookies(database_url, tmp_path):
@@ -298,11 +299,10 @@ def test_production_cookies_are_secure_host_cookies(database_url, tmp_path):
         assert response.status_code == 302, response.get_data(as_text=True)[:300]
         login_cookies = set_cookies(response)
     assert "__Host-session" in session_cookies and "session" not in session_cookies
-    assert "__Host-session" in login_cookies and "remember_token" in login_cookies
+    assert "__Host-session" in login_cookies and "remember_token" not in login_cookies
     for header in (
         session_cookies["__Host-session"],
         login_cookies["__Host-session"],
-        login_cookies["remember_token"],
     ):
         flags = cookie_flags(header)
         assert "secure" in flags, header

@@ -7,6 +7,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from patrons.accounts import sessions
 from patrons.accounts.passwords import hash_password, needs_rehash, verify_password
 from patrons.extensions import login_manager
 from patrons.models import User
@@ -21,16 +22,42 @@ def init_login(app: Flask) -> None:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """Session ids are "<id>:<session_version>": bumping the version ends old sessions."""
-    from patrons.db import session
+    """The signed-in user, only while the session's server-side row is live (sessions.py)."""
+    from flask import session
 
-    user_pk, _, version = user_id.partition(":")
-    if not user_pk.isdigit() or not version.isdigit():
+    from patrons.db import session as db
+
+    user = sessions.session_user(db, session.get(SESSION_TOKEN_KEY))
+    if user is None or str(user.id) != user_id:
         return None
-    user = session.get(User, int(user_pk))
-    if user is None or user.session_version != int(version):
-        return None
+    if db.dirty:
+        db.commit()  # last_seen_at, refreshed every few minutes
     return user
+
+
+SESSION_TOKEN_KEY = "sid"  # noqa: S105  (a session key name, not a secret)
+
+
+def sign_in(db: Session, user: User, remember: bool, user_agent: str = "") -> None:
+    """Start a server-side session and a fresh cookie session for `user`; the view commits."""
+    from flask import session
+    from flask_login import login_user
+
+    token = sessions.start_session(db, user, remember, user_agent)
+    session.clear()  # a fresh session at sign-in: nothing from before survives (fixation)
+    session[SESSION_TOKEN_KEY] = token
+    session.permanent = remember
+    login_user(user, remember=False)  # "remember" is the permanent, revocable session above
+
+
+def sign_out(db: Session) -> None:
+    """End this session on the server and in the browser; the view commits."""
+    from flask import session
+    from flask_login import logout_user
+
+    sessions.end_session(db, session.get(SESSION_TOKEN_KEY))
+    logout_user()
+    session.clear()
 
 
 def normalise_email(email: str) -> str:
@@ -67,7 +94,7 @@ def create_or_promote_staff(db: Session, email: str, password: str | None) -> tu
         user.is_staff = True
         if password:
             user.password_hash = hash_password(password)
-            user.session_version += 1
+            sessions.end_other_sessions(db, user)
         return user, False
     if not password:
         raise ValueError("a new staff account needs a password")

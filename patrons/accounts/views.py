@@ -1,12 +1,22 @@
-"""Sign in and sign out (the accounts issue adds sign-up, verification and the rest)."""
+"""Sign-up, email verification, sign-in and sign-out, the account page."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import session as cookie_session
+from flask_login import current_user, login_required
 
-from patrons.accounts import auth
-from patrons.accounts.forms import LoginForm
+from patrons import mail
+from patrons.accounts import auth, service, tokens
+from patrons.accounts.forms import (
+    ChangePasswordForm,
+    ConfirmForm,
+    EmailForm,
+    LoginForm,
+    ProfileForm,
+    ResetPasswordForm,
+    SignupForm,
+)
 from patrons.db import session as db
 from patrons.extensions import limiter
 from patrons.urls import safe_next
@@ -14,8 +24,22 @@ from patrons.urls import safe_next
 bp = Blueprint("accounts", __name__)
 
 
+def _form_email() -> str:
+    """Rate-limit key per account: the address typed into the form."""
+    return "email:" + auth.normalise_email(request.form.get("email", ""))[:254]
+
+
+def _failed(response) -> bool:  # type: ignore[no-untyped-def]
+    return response.status_code != 302
+
+
+def _absolute(endpoint: str) -> str:
+    return current_app.config["SETTINGS"].site_url + url_for(endpoint)
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("5 per minute", methods=["POST"], deduct_when=lambda r: r.status_code != 302)
+@limiter.limit("5 per minute", methods=["POST"], deduct_when=_failed)
+@limiter.limit("5 per minute", methods=["POST"], key_func=_form_email, deduct_when=_failed)
 def login():  # type: ignore[no-untyped-def]
     target = safe_next(request.values.get("next"), url_for("articles.index"))
     if current_user.is_authenticated:
@@ -24,9 +48,9 @@ def login():  # type: ignore[no-untyped-def]
     if form.validate_on_submit():
         user = auth.authenticate(db, form.email.data or "", form.password.data or "")
         if user is not None:
+            agent = request.user_agent.string
+            auth.sign_in(db, user, remember=bool(form.remember.data), user_agent=agent)
             db.commit()
-            session.clear()  # a fresh session at sign-in: no fixation
-            login_user(user, remember=bool(form.remember.data))
             return redirect(target)
         flash("That email and password do not match an account.", "error")
     status = 400 if request.method == "POST" else 200
@@ -35,7 +59,156 @@ def login():  # type: ignore[no-untyped-def]
 
 @bp.post("/logout")
 def logout():  # type: ignore[no-untyped-def]
-    logout_user()
-    session.clear()
+    auth.sign_out(db)
+    db.commit()
     flash("You are signed out.", "info")
     return redirect(url_for("articles.index"))
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit("10 per minute;50 per day", methods=["POST"])
+@limiter.limit("3 per hour", methods=["POST"], key_func=_form_email)
+def signup():  # type: ignore[no-untyped-def]
+    if current_user.is_authenticated:
+        return redirect(url_for("accounts.account"))
+    form = SignupForm()
+    if form.validate_on_submit():
+        if not form.website.data:  # bots fill in the field people never see
+            service.sign_up(
+                db, form.email.data or "", form.password.data or "",
+                form.display_name.data or "", _absolute("accounts.verify") + "?token=",
+            )  # fmt: skip
+            db.commit()
+            mail.send_soon()
+        cookie_session["signup_email"] = auth.normalise_email(form.email.data or "")
+        return redirect(url_for("accounts.signup_sent"), code=303)
+    status = 400 if request.method == "POST" else 200
+    return render_template("accounts/signup.html", form=form), status
+
+
+@bp.get("/signup/sent")
+def signup_sent():  # type: ignore[no-untyped-def]
+    email = cookie_session.get("signup_email", "")
+    return render_template("accounts/signup_sent.html", email=email, form=EmailForm(email=email))
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+def verify():  # type: ignore[no-untyped-def]
+    """GET shows a button; only the POST confirms (mail scanners follow links)."""
+    token = request.values.get("token", "")
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            user = service.verify_email(db, token)
+        except tokens.TokenError as exc:
+            return render_template("accounts/verify.html", error=str(exc), form=form), 400
+        if not current_user.is_authenticated:
+            auth.sign_in(db, user, remember=False, user_agent=request.user_agent.string)
+        db.commit()
+        flash("Thank you: your email address is confirmed.", "success")
+        return redirect(url_for("accounts.account"))
+    if request.method == "POST":
+        abort(400)
+    return render_template("accounts/verify.html", token=token, form=form)
+
+
+@bp.post("/verify/resend")
+@limiter.limit("5 per hour")
+@limiter.limit("3 per hour", key_func=_form_email)
+def resend_verification():  # type: ignore[no-untyped-def]
+    form = EmailForm()
+    if form.validate_on_submit():
+        user = auth.find_user_by_email(db, form.email.data or "")
+        if user is not None and user.email_verified_at is None:
+            service.queue_verification(db, user, _absolute("accounts.verify") + "?token=")
+            db.commit()
+            mail.send_soon()
+        flash("If that address has an account waiting for confirmation, a new link is on its way.",
+              "info")  # fmt: skip
+        return redirect(url_for("accounts.signup_sent"), code=303)
+    return render_template("accounts/signup_sent.html", email="", form=form), 400
+
+
+@bp.get("/account")
+@login_required
+def account():  # type: ignore[no-untyped-def]
+    return render_template(
+        "accounts/account.html",
+        profile_form=ProfileForm(obj=current_user),
+        password_form=ChangePasswordForm(),
+        resend_form=EmailForm(email=current_user.email),
+    )
+
+
+@bp.post("/account/profile")
+@login_required
+def update_profile():  # type: ignore[no-untyped-def]
+    form = ProfileForm()
+    if not form.validate_on_submit():
+        return render_template("accounts/account.html", profile_form=form,
+                               password_form=ChangePasswordForm(),
+                               resend_form=EmailForm(email=current_user.email)), 400  # fmt: skip
+    service.update_profile(current_user, form.display_name.data or "")
+    db.commit()
+    flash("Your profile is saved.", "success")
+    return redirect(url_for("accounts.account"))
+
+
+@bp.post("/account/password")
+@login_required
+@limiter.limit("10 per hour")
+def change_password():  # type: ignore[no-untyped-def]
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        token = cookie_session.get(auth.SESSION_TOKEN_KEY)
+        changed = service.change_password(
+            db, current_user, form.current_password.data or "", form.new_password.data or "", token
+        )
+        if changed:
+            db.commit()
+            mail.send_soon()
+            flash("Your password is changed. Every other device is signed out.", "success")
+            return redirect(url_for("accounts.account"))
+        form.current_password.errors = ["That is not your current password."]
+    return render_template("accounts/account.html", profile_form=ProfileForm(obj=current_user),
+                           password_form=form,
+                           resend_form=EmailForm(email=current_user.email)), 400  # fmt: skip
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@limiter.limit("5 per minute;20 per hour", methods=["POST"])
+@limiter.limit("3 per hour", methods=["POST"], key_func=_form_email)
+def forgot_password():  # type: ignore[no-untyped-def]
+    """Ask for a reset link; the answer is the same whether or not the address is known."""
+    form = EmailForm()
+    if form.validate_on_submit():
+        service.request_password_reset(
+            db, form.email.data or "", _absolute("accounts.reset") + "?token="
+        )
+        db.commit()
+        mail.send_soon()
+        return render_template("accounts/reset_sent.html", email=form.email.data)
+    status = 400 if request.method == "POST" else 200
+    return render_template("accounts/forgot_password.html", form=form), status
+
+
+@bp.route("/reset/new", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"])
+def reset():  # type: ignore[no-untyped-def]
+    """GET shows the form (changing nothing); POST sets the password and signs in."""
+    form = ResetPasswordForm()
+    token = form.token.data or request.args.get("token", "")
+    form.token.data = token
+    try:
+        service.user_for_reset(db, token)
+    except tokens.TokenError as exc:
+        return render_template("accounts/reset.html", form=None, error=str(exc)), 400
+    if form.validate_on_submit():
+        user = service.reset_password(db, token, form.new_password.data or "")
+        auth.sign_in(db, user, remember=False, user_agent=request.user_agent.string)
+        db.commit()
+        mail.send_soon()
+        flash("Your new password is set, and you are signed in.", "success")
+        return redirect(url_for("accounts.account"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("accounts/reset.html", form=form), status

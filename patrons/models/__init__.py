@@ -1,8 +1,9 @@
 """All models, imported here so metadata is complete for Alembic and tests."""
 
-from patrons.models.accounts import User
+from patrons.models.accounts import User, UserSession
 from patrons.models.articles import Article, ArticleTag, CorrectionSuggestion, Tag
 from patrons.models.events import DailyCount
+from patrons.models.mail import OutboundEmail
 from patrons.models.pledges import Payment, Pledge
 from patrons.models.site import SiteSetting
 from patrons.models.voting import Round, Topic
@@ -12,6 +13,7 @@ __all__ = [
     "ArticleTag",
     "CorrectionSuggestion",
     "DailyCount",
+    "OutboundEmail",
     "Payment",
     "Pledge",
     "Round",
@@ -19,4 +21,5 @@ __all__ = [
     "Tag",
     "Topic",
     "User",
+    "UserSession",
 ]

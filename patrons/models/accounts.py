@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, func
+from sqlalchemy import ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patrons.db import Base
@@ -16,8 +16,6 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str | None] = mapped_column(String(80))
     is_staff: Mapped[bool] = mapped_column(default=False)
-    # bumped to end every other session (password change, sign-out everywhere)
-    session_version: Mapped[int] = mapped_column(default=1)
     email_verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
@@ -30,4 +28,20 @@ class User(Base):
         return True
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        return str(self.id)
+
+
+class UserSession(Base):
+    """One sign-in: the cookie carries the token, this row says whether it still counts."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the token
+    remember: Mapped[bool] = mapped_column(default=False)
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

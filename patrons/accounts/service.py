@@ -1,0 +1,126 @@
+"""Accounts: sign-up, email verification, profile and password changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from patrons import clock, mail
+from patrons.accounts import sessions, tokens
+from patrons.accounts.auth import find_user_by_email, normalise_email
+from patrons.accounts.passwords import hash_password, verify_password
+from patrons.models import User
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    """What happened, for tests and logs; the page says the same thing either way."""
+
+    user: User
+    created: bool
+
+
+def sign_up(
+    db: Session, email: str, password: str, display_name: str, verify_url: str
+) -> SignupResult:
+    """Create an unverified member and mail a confirmation link.
+
+    An address that already has an account gets a note instead (sign in, or reset the
+    password), so the page cannot tell anyone whether an address is registered.
+    """
+    email = normalise_email(email)
+    existing = find_user_by_email(db, email)
+    if existing is not None:
+        mail.queue_message(
+            db, existing.email, "account_exists", "Someone tried to sign up with your address"
+        )
+        return SignupResult(existing, created=False)
+    user = User(
+        email=email,
+        password_hash=hash_password(password),
+        display_name=" ".join(display_name.split())[:80] or None,
+        created_at=clock.now(),
+    )
+    db.add(user)
+    db.flush()
+    queue_verification(db, user, verify_url)
+    return SignupResult(user, created=True)
+
+
+def queue_verification(db: Session, user: User, verify_url: str) -> None:
+    """Mail `user` a link (verify_url + token) confirming their current address."""
+    token = tokens.make_token("verify", uid=user.id, email=user.email)
+    mail.queue_message(
+        db,
+        user.email,
+        "verify_email",
+        "Confirm your email address",
+        link=verify_url + token,
+        hours=tokens.VERIFY_HOURS,
+    )
+
+
+def verify_email(db: Session, token: str) -> User:
+    """Mark the address in `token` verified; raises TokenError for a bad or stale link."""
+    data = tokens.read_token("verify", token)
+    user = db.get(User, data.get("uid")) if isinstance(data.get("uid"), int) else None
+    if user is None or user.email != data.get("email"):
+        raise tokens.TokenError("That link is for an address this account no longer uses.")
+    if user.email_verified_at is None:
+        user.email_verified_at = clock.now()
+    return user
+
+
+def update_profile(user: User, display_name: str) -> None:
+    user.display_name = " ".join(display_name.split())[:80] or None
+
+
+def change_password(
+    db: Session, user: User, current: str, new: str, keep_token: str | None
+) -> bool:
+    """Set a new password if `current` is right; every other session of the user ends."""
+    if not verify_password(user.password_hash, current):
+        return False
+    user.password_hash = hash_password(new)
+    sessions.end_other_sessions(db, user, keep_token)
+    mail.queue_message(db, user.email, "password_changed", "Your password was changed")
+    return True
+
+
+def request_password_reset(db: Session, email: str, reset_url: str) -> None:
+    """Mail a one-time reset link if the address has an account; say nothing either way."""
+    user = find_user_by_email(db, email)
+    if user is None:
+        return
+    token = tokens.make_token(
+        "reset", uid=user.id, pw=tokens.password_fingerprint(user.password_hash)
+    )
+    mail.queue_message(
+        db,
+        user.email,
+        "reset_password",
+        "Set a new password",
+        link=reset_url + token,
+        hours=tokens.RESET_HOURS,
+    )
+
+
+def user_for_reset(db: Session, token: str) -> User:
+    """The user a live reset link belongs to; a link dies once the password has changed."""
+    data = tokens.read_token("reset", token)
+    user = db.get(User, data.get("uid")) if isinstance(data.get("uid"), int) else None
+    if user is None or data.get("pw") != tokens.password_fingerprint(user.password_hash):
+        raise tokens.TokenError("That link has already been used. Ask for a new one.")
+    return user
+
+
+def reset_password(db: Session, token: str, new_password: str) -> User:
+    """Set the password from a reset link; every session of the user ends."""
+    user = user_for_reset(db, token)
+    user.password_hash = hash_password(new_password)
+    if user.email_verified_at is None:
+        user.email_verified_at = clock.now()  # the link proved the address
+    sessions.end_other_sessions(db, user)
+    mail.queue_message(db, user.email, "password_changed", "Your password was changed")
+    return user

@@ -1,0 +1,85 @@
+"""Server-side sign-in sessions: the cookie holds a random token, the database decides.
+
+Flask's session cookie is signed, not revocable: a copied cookie would outlive sign-out.
+So each sign-in gets a row here, and a request is signed in only while its row is live:
+sign-out ends the row, a password change ends every other row, for real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from patrons import clock
+from patrons.models import User, UserSession
+
+REMEMBER_FOR = timedelta(days=30)
+BROWSER_SESSION_FOR = timedelta(hours=12)
+TOUCH_EVERY = timedelta(minutes=5)  # last_seen_at is refreshed at most this often
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(db: Session, user: User, remember: bool, user_agent: str = "") -> str:
+    """A new sign-in for `user`; returns the token to keep in the session cookie."""
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    db.add(
+        UserSession(
+            user_id=user.id,
+            token_hash=_hash(token),
+            remember=remember,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + (REMEMBER_FOR if remember else BROWSER_SESSION_FOR),
+            user_agent=user_agent[:200],
+        )
+    )
+    return token
+
+
+def session_user(db: Session, token: str | None, now: datetime | None = None) -> User | None:
+    """The user a live session token belongs to, or None."""
+    if not token or len(token) > 100:
+        return None
+    now = now or clock.now()
+    row = db.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(
+            UserSession.token_hash == _hash(token),
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now,
+        )
+    ).first()
+    if row is None:
+        return None
+    user_session, user = row
+    if now - user_session.last_seen_at > TOUCH_EVERY:
+        user_session.last_seen_at = now
+    return user
+
+
+def end_session(db: Session, token: str | None) -> None:
+    if token:
+        db.execute(
+            update(UserSession)
+            .where(UserSession.token_hash == _hash(token), UserSession.revoked_at.is_(None))
+            .values(revoked_at=clock.now())
+        )
+
+
+def end_other_sessions(db: Session, user: User, keep_token: str | None = None) -> int:
+    """End every live session of `user` except `keep_token`'s; returns how many ended."""
+    query = update(UserSession).where(
+        UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
+    )
+    if keep_token:
+        query = query.where(UserSession.token_hash != _hash(keep_token))
+    return db.execute(query.values(revoked_at=clock.now())).rowcount or 0

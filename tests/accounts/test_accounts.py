@@ -1,0 +1,231 @@
+"""Sign-up, verification, sign-in/out and the account page, through HTTP with CSRF on."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from patrons.models import OutboundEmail, User, UserSession
+from tests.conftest import csrf_token, login
+from tests.factories import PASSWORD, make_user
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def signup(client, email="new.reader@example.org", password="long enough password", **extra):
+    data = {"email": email, "password": password, "display_name": "New Reader",
+            "csrf_token": csrf_token(client), **extra}  # fmt: skip
+    return client.post("/signup", data=data)
+
+
+def last_mail(db, to):
+    db.rollback()
+    db.expire_all()
+    db.expire_all()
+    return db.scalars(
+        select(OutboundEmail)
+        .where(OutboundEmail.to_address == to)
+        .order_by(OutboundEmail.id.desc())
+    ).first()
+
+
+def link_in(message) -> str:
+    match = re.search(r"http://patrons\.test(/verify\?token=[\w.\-]+)", message.text_body)
+    assert match, message.text_body
+    return match.group(1)
+
+
+def test_signup_creates_an_unverified_member_and_mails_a_link(client, db):
+    response = signup(client, email="New.Reader@Example.org")
+    assert response.status_code == 303 and response.headers["Location"] == "/signup/sent"
+    user = db.scalars(select(User)).one()
+    assert user.email == "new.reader@example.org"
+    assert user.password_hash.startswith("$argon2id$")
+    assert user.email_verified_at is None and not user.is_staff
+    message = last_mail(db, "new.reader@example.org")
+    assert message.kind == "verify_email" and "/verify?token=" in message.text_body
+
+
+def test_verification_link_get_changes_nothing_and_post_confirms(client, db):
+    signup(client)
+    path = link_in(last_mail(db, "new.reader@example.org"))
+    page = client.get(path)
+    assert page.status_code == 200 and "Confirm my email address" in page.get_data(as_text=True)
+    db.rollback()
+    db.expire_all()
+    assert db.scalars(select(User)).one().email_verified_at is None
+    token = path.split("token=")[1]
+    response = client.post("/verify", data={"token": token, "csrf_token": csrf_token(client)})
+    assert response.status_code == 302
+    db.rollback()
+    db.expire_all()
+    assert db.scalars(select(User)).one().email_verified_at is not None
+    assert client.get("/account").status_code == 200  # signed in by the confirmation
+
+
+def test_tampered_verification_token_is_refused(client, db):
+    signup(client)
+    token = link_in(last_mail(db, "new.reader@example.org")).split("token=")[1]
+    bad = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    response = client.post("/verify", data={"token": bad, "csrf_token": csrf_token(client)})
+    assert response.status_code == 400
+    db.rollback()
+    db.expire_all()
+    assert db.scalars(select(User)).one().email_verified_at is None
+
+
+def test_signup_with_a_known_email_answers_the_same_and_creates_nothing(client, db):
+    make_user(db, email="known@example.org")
+    known = signup(client, email="known@example.org")
+    unknown = signup(client, email="unknown@example.org")
+    assert (known.status_code, known.headers["Location"]) == (
+        unknown.status_code,
+        unknown.headers["Location"],
+    )
+    db.rollback()
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(User)) == 2
+    assert last_mail(db, "known@example.org").kind == "account_exists"
+
+
+def test_signup_refuses_bad_input_with_a_message(client, db):
+    for data, message in [
+        ({"email": "not-an-email"}, "does not look like an email"),
+        ({"password": "short"}, "at least 10 characters"),
+        ({"email": "same@example.org", "password": "same@example.org"}, "cannot be your email"),
+    ]:
+        response = signup(client, **data)
+        assert response.status_code == 400
+        assert message in response.get_data(as_text=True)
+    db.rollback()
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_signup_honeypot_stores_nothing(client, db):
+    response = signup(client, website="http://spam.example")
+    assert response.status_code == 303
+    assert db.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_sign_out_ends_the_session_for_real(app, client, db):
+    user = make_user(db)
+    login(client, user.email, PASSWORD)
+    stolen = client.get_cookie("session").value
+    assert client.get("/account").status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_token(client)})
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    assert thief.get("/account").status_code == 302  # the copied cookie no longer signs in
+
+
+def test_password_change_signs_out_other_sessions(app, client, db):
+    user = make_user(db)
+    other_device = app.test_client()
+    login(other_device, user.email, PASSWORD)
+    login(client, user.email, PASSWORD)
+    response = client.post("/account/password", data={
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD,
+        "csrf_token": csrf_token(client)})  # fmt: skip
+    assert response.status_code == 302
+    assert client.get("/account").status_code == 200
+    assert other_device.get("/account").status_code == 302
+    fresh = app.test_client()
+    login(fresh, user.email, NEW_PASSWORD)
+
+
+def test_password_change_with_a_wrong_current_password_changes_nothing(client, db):
+    user = make_user(db)
+    login(client, user.email, PASSWORD)
+    response = client.post("/account/password", data={
+        "current_password": "wrong password here", "new_password": NEW_PASSWORD,
+        "confirm": NEW_PASSWORD, "csrf_token": csrf_token(client)})  # fmt: skip
+    assert response.status_code == 400
+    assert "not your current password" in response.get_data(as_text=True)
+    db.rollback()
+    db.expire_all()
+    assert db.get(User, user.id).password_hash == user.password_hash
+
+
+def test_login_renews_the_session_and_records_it(client, db):
+    user = make_user(db)
+    client.get("/csrf-token")
+    before = client.get_cookie("session").value
+    login(client, user.email, PASSWORD)
+    assert client.get_cookie("session").value != before
+    assert db.scalar(select(func.count()).select_from(UserSession)) == 1
+
+
+def test_remember_me_makes_a_lasting_cookie(client, db):
+    user = make_user(db)
+    response = client.post(
+        "/login",
+        data={
+            "email": user.email,
+            "password": PASSWORD,
+            "remember": "y",
+            "csrf_token": csrf_token(client),
+        },
+    )
+    cookie = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("session=")][0]
+    assert "Expires=" in cookie
+
+
+def test_profile_update(client, db):
+    user = make_user(db)
+    login(client, user.email, PASSWORD)
+    response = client.post(
+        "/account/profile", data={"display_name": "  Olena   K. ", "csrf_token": csrf_token(client)}
+    )
+    assert response.status_code == 302
+    db.rollback()
+    db.expire_all()
+    assert db.get(User, user.id).display_name == "Olena K."
+
+
+def reset_link(db, to):
+    message = last_mail(db, to)
+    assert message.kind == "reset_password"
+    match = re.search(r"http://patrons\.test/reset/new\?token=([\w.\-]+)", message.text_body)
+    assert match, message.text_body
+    return match.group(1)
+
+
+def ask_reset(client, email):
+    return client.post("/reset", data={"email": email, "csrf_token": csrf_token(client)})
+
+
+def test_reset_answers_the_same_for_known_and_unknown_addresses(client, db):
+    make_user(db, email="known@example.org")
+    known = ask_reset(client, "known@example.org")
+    unknown = ask_reset(client, "unknown@example.org")
+    assert known.status_code == unknown.status_code == 200
+    strip = lambda r: r.get_data(as_text=True).replace("unknown@", "X@").replace("known@", "X@")  # noqa: E731
+    assert strip(known) == strip(unknown)
+    assert last_mail(db, "unknown@example.org") is None
+
+
+def test_reset_link_sets_a_password_once_and_ends_old_sessions(app, client, db):
+    user = make_user(db, email="forgetful@example.org")
+    other_device = app.test_client()
+    login(other_device, user.email, PASSWORD)
+    ask_reset(client, user.email)
+    token = reset_link(db, user.email)
+    assert client.get(f"/reset/new?token={token}").status_code == 200
+    data = {"token": token, "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    response = client.post("/reset/new", data={**data, "csrf_token": csrf_token(client)})
+    assert response.status_code == 302
+    assert other_device.get("/account").status_code == 302
+    again = app.test_client()
+    second = again.post("/reset/new", data={**data, "csrf_token": csrf_token(again)})
+    assert second.status_code == 400 and "already been used" in second.get_data(as_text=True)
+    login(app.test_client(), user.email, NEW_PASSWORD)
+
+
+def test_reset_with_a_forged_token_is_refused(client, db):
+    make_user(db, email="target@example.org")
+    response = client.post("/reset/new", data={
+        "token": "forged.token.value", "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD,
+        "csrf_token": csrf_token(client)})  # fmt: skip
+    assert response.status_code == 400
