@@ -38,10 +38,7 @@ class CachedArticleMiddleware:
         self.local: dict[str, tuple[float, Any]] | None = (
             {} if app.config["CACHE_TYPE"] != "SimpleCache" else None
         )
-        self.cookie_names = (
-            app.config["SESSION_COOKIE_NAME"] + "=",
-            app.config.get("REMEMBER_COOKIE_NAME", "remember_token") + "=",
-        )
+        self.cookie_name = app.config["SESSION_COOKIE_NAME"] + "="
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         page = self._cached_page(environ)
@@ -63,7 +60,7 @@ class CachedArticleMiddleware:
         if any(name in environ for name in _CONDITIONAL):
             return None
         cookies = environ.get("HTTP_COOKIE", "")
-        if cookies and any(name in cookies for name in self.cookie_names):
+        if self.cookie_name in cookies:
             return None  # maybe signed in: Flask decides (a false alarm only costs speed)
         key = CACHE_PREFIX + match.group(1)
         if self.local is not None:

@@ -9,6 +9,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     g,
     jsonify,
     make_response,
@@ -85,8 +86,6 @@ def article(slug: str):  # type: ignore[no-untyped-def]
 
 def _public_page(body: bytes) -> RenderedPage:
     """The page with the headers of its cacheable 200, security headers included."""
-    from flask import current_app
-
     settings = current_app.config["SETTINGS"]
     csp = content_security_policy(settings, site.texts().script_hashes())
     headers = (
@@ -102,15 +101,8 @@ def _public_page(body: bytes) -> RenderedPage:
 
 
 def _may_be_signed_in() -> bool:
-    """Only a request with a session or remember cookie can belong to a signed-in reader."""
-    from flask import current_app
-
-    config = current_app.config
-    cookies = request.cookies
-    return bool(cookies) and (
-        config["SESSION_COOKIE_NAME"] in cookies
-        or config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies
-    )
+    """Only a request with a session cookie can belong to a signed-in reader."""
+    return current_app.config["SESSION_COOKIE_NAME"] in request.cookies
 
 
 def _personal_article(slug: str) -> Response:
@@ -136,14 +128,10 @@ def _render_article(found: Article, viewer_is_patron: bool) -> str:
 
 
 def _cache_seconds() -> int:
-    from flask import current_app
-
     return current_app.config["SETTINGS"].article_cache_seconds
 
 
 def _absolute(endpoint: str, **values: object) -> str:
-    from flask import current_app
-
     return current_app.config["SETTINGS"].site_url + url_for(endpoint, **values)
 
 
