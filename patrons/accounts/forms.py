@@ -94,3 +94,11 @@ class ResetPasswordForm(FlaskForm):
         validators=[EqualTo("new_password", "The two new passwords differ.")],
         render_kw={"autocomplete": "new-password"},
     )
+
+
+class DeleteAccountForm(FlaskForm):
+    password = PasswordField(
+        "Your password",
+        validators=[DataRequired("Enter your password to confirm."), Length(max=PASSWORD_MAX)],
+        render_kw={"autocomplete": "current-password"},
+    )

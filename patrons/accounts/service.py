@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from patrons import clock, mail
 from patrons.accounts import sessions, tokens
 from patrons.accounts.auth import find_user_by_email, normalise_email
 from patrons.accounts.passwords import hash_password, verify_password
-from patrons.models import User
+from patrons.models import OutboundEmail, Payment, Pledge, User, UserSession
 
 
 @dataclass(frozen=True)
@@ -124,3 +126,96 @@ def reset_password(db: Session, token: str, new_password: str) -> User:
     sessions.end_other_sessions(db, user)
     mail.queue_message(db, user.email, "password_changed", "Your password was changed")
     return user
+
+
+def export_data(db: Session, user: User) -> dict[str, object]:
+    """Everything stored about `user`, as JSON-ready data (the "export my data" download)."""
+
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    pledges = db.scalars(select(Pledge).where(Pledge.user_id == user.id)).all()
+    payments = db.scalars(
+        select(Payment).where(Payment.pledge_id.in_([p.id for p in pledges]))
+    ).all()
+    user_sessions = db.scalars(select(UserSession).where(UserSession.user_id == user.id)).all()
+    emails = db.scalars(select(OutboundEmail).where(OutboundEmail.to_address == user.email)).all()
+    return {
+        "exported_at": when(clock.now()),
+        "account": {
+            "email": user.email,
+            "display_name": user.display_name,
+            "email_verified_at": when(user.email_verified_at),
+            "created_at": when(user.created_at),
+            "is_staff": user.is_staff,
+        },
+        "sessions": [
+            {
+                "created_at": when(s.created_at),
+                "last_seen_at": when(s.last_seen_at),
+                "user_agent": s.user_agent,
+                "ended_at": when(s.revoked_at),
+            }
+            for s in user_sessions
+        ],  # fmt: skip
+        "pledges": [
+            {
+                "amount": p.amount,
+                "currency": p.currency,
+                "status": p.status,
+                "created_at": when(p.created_at),
+            }
+            for p in pledges
+        ],  # fmt: skip
+        "payments": [
+            {
+                "amount": p.amount,
+                "currency": p.currency,
+                "status": p.status,
+                "paid_at": when(p.paid_at),
+            }
+            for p in payments
+        ],  # fmt: skip
+        "emails": [
+            {
+                "subject": e.subject,
+                "kind": e.kind,
+                "created_at": when(e.created_at),
+                "status": e.status,
+            }
+            for e in emails
+        ],  # fmt: skip
+    }
+
+
+def delete_account(db: Session, user: User, password: str) -> bool:
+    """Erase the account if `password` is right.
+
+    Sessions go with it; pledges and payments stay for the books, without identity
+    (their user_id becomes NULL); mail queued for or sent to the address is deleted.
+    """
+    if not verify_password(user.password_hash, password):
+        return False
+    db.execute(delete(OutboundEmail).where(OutboundEmail.to_address == user.email))
+    db.execute(update(Pledge).where(Pledge.user_id == user.id).values(user_id=None))
+    db.delete(user)
+    return True
+
+
+MEMBERS_PAGE = 200
+
+
+def find_members(db: Session, text: str = "") -> list[User]:
+    """Members whose email or name contains `text` (all when empty), newest first."""
+    query = select(User).order_by(User.created_at.desc(), User.id.desc()).limit(MEMBERS_PAGE)
+    if text:
+        pattern = (
+            "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        query = query.where(
+            or_(
+                func.lower(User.email).like(pattern, escape="\\"),
+                func.lower(User.display_name).like(pattern, escape="\\"),
+            )
+        )
+    return list(db.scalars(query))

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask import session as cookie_session
 from flask_login import current_user, login_required
 
@@ -11,6 +21,7 @@ from patrons.accounts import auth, service, tokens
 from patrons.accounts.forms import (
     ChangePasswordForm,
     ConfirmForm,
+    DeleteAccountForm,
     EmailForm,
     LoginForm,
     ProfileForm,
@@ -212,3 +223,30 @@ def reset():  # type: ignore[no-untyped-def]
         return redirect(url_for("accounts.account"))
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/reset.html", form=form), status
+
+
+@bp.get("/account/export")
+@login_required
+def export():  # type: ignore[no-untyped-def]
+    """Everything stored about me, as a JSON download."""
+    response = jsonify(service.export_data(db, current_user))
+    response.headers["Content-Disposition"] = 'attachment; filename="my-data.json"'
+    response.cache_control.no_store = True
+    response.cache_control.private = True
+    return response
+
+
+@bp.route("/account/delete", methods=["GET", "POST"])
+@login_required
+@limiter.limit("10 per hour", methods=["POST"])
+def delete_account():  # type: ignore[no-untyped-def]
+    form = DeleteAccountForm()
+    if form.validate_on_submit():
+        if service.delete_account(db, current_user, form.password.data or ""):
+            auth.sign_out(db)
+            db.commit()
+            flash("Your account is deleted. Thank you for reading us.", "info")
+            return redirect(url_for("articles.index"))
+        form.password.errors = ["That is not your password."]
+    status = 400 if request.method == "POST" else 200
+    return render_template("accounts/delete.html", form=form), status

@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from patrons import site
+from patrons.accounts import service as accounts_service
 from patrons.articles import corrections, service
 from patrons.db import session as db
 from patrons.models import Article, CorrectionSuggestion
@@ -139,3 +140,11 @@ def site_texts():  # type: ignore[no-untyped-def]
         return redirect(url_for("staff.site_texts"))
     status = 400 if request.method == "POST" else 200
     return render_template("staff/settings.html", form=form), status
+
+
+@bp.get("/members")
+def members():  # type: ignore[no-untyped-def]
+    """Members, newest first, searchable by email or name."""
+    query_text = " ".join(request.args.get("q", "").split())[:254]
+    rows = accounts_service.find_members(db, query_text)
+    return render_template("staff/members.html", members=rows, q=query_text)

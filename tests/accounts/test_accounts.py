@@ -229,3 +229,66 @@ def test_reset_with_a_forged_token_is_refused(client, db):
         "token": "forged.token.value", "new_password": NEW_PASSWORD, "confirm": NEW_PASSWORD,
         "csrf_token": csrf_token(client)})  # fmt: skip
     assert response.status_code == 400
+
+
+def test_export_contains_what_is_stored_about_me_and_nobody_else(client, db):
+    from tests.factories import make_patron
+
+    patron = make_patron(db, email="patron@example.org", display_name="Pat")
+    make_user(db, email="someone.else@example.org")
+    login(client, patron.email, PASSWORD)
+    response = client.get("/account/export")
+    assert response.status_code == 200
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert "no-store" in response.headers["Cache-Control"]
+    data = response.get_json()
+    assert data["account"]["email"] == "patron@example.org"
+    assert data["account"]["display_name"] == "Pat"
+    assert [p["amount"] for p in data["pledges"]] == [500]
+    assert [p["status"] for p in data["payments"]] == ["paid"]
+    assert len(data["sessions"]) == 1
+    assert "someone.else" not in response.get_data(as_text=True)
+
+
+def test_delete_account_needs_the_password_and_keeps_payments_without_identity(client, db):
+    from patrons.models import Payment, Pledge
+    from tests.factories import make_patron
+
+    patron = make_patron(db, email="leaving@example.org")
+    login(client, patron.email, PASSWORD)
+    wrong = client.post(
+        "/account/delete", data={"password": "not the password", "csrf_token": csrf_token(client)}
+    )
+    assert wrong.status_code == 400 and "not your password" in wrong.get_data(as_text=True)
+    db.expire_all()
+    assert db.get(User, patron.id) is not None
+    response = client.post(
+        "/account/delete", data={"password": PASSWORD, "csrf_token": csrf_token(client)}
+    )
+    assert response.status_code == 302
+    db.rollback()
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(User)) == 0
+    assert db.scalar(select(func.count()).select_from(UserSession)) == 0
+    pledge = db.scalars(select(Pledge)).one()
+    assert pledge.user_id is None and pledge.amount == 500
+    assert db.scalar(select(func.count()).select_from(Payment)) == 1
+    assert client.get("/account").status_code == 302
+
+
+def test_staff_search_members_by_email_or_name(client, db):
+    from tests.factories import make_staff
+
+    make_user(db, email="olena@example.org", display_name="Olena Koval")
+    make_user(db, email="taras@example.org", display_name="Taras")
+    make_user(db, email="percent%sign@example.org")
+    staff = make_staff(db)
+    login(client, staff.email, PASSWORD)
+    by_name = client.get("/staff/members?q=koval").get_data(as_text=True)
+    assert "olena@example.org" in by_name and "taras@example.org" not in by_name
+    by_email = client.get("/staff/members?q=TARAS@").get_data(as_text=True)
+    assert "taras@example.org" in by_email and "olena@example.org" not in by_email
+    wildcard = client.get("/staff/members?q=%25").get_data(as_text=True)
+    assert "percent%sign@example.org" in wildcard and "olena@example.org" not in wildcard
+    everyone = client.get("/staff/members").get_data(as_text=True)
+    assert all(e in everyone for e in ("olena@", "taras@", "editor@"))
