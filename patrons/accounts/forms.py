@@ -102,3 +102,12 @@ class DeleteAccountForm(FlaskForm):
         validators=[DataRequired("Enter your password to confirm."), Length(max=PASSWORD_MAX)],
         render_kw={"autocomplete": "current-password"},
     )
+
+
+class ChangeEmailForm(FlaskForm):
+    new_email = _email_field("New email address")
+    password = PasswordField(
+        "Your password",
+        validators=[DataRequired("Enter your password to confirm."), Length(max=PASSWORD_MAX)],
+        render_kw={"autocomplete": "current-password"},
+    )

@@ -219,3 +219,45 @@ def find_members(db: Session, text: str = "") -> list[User]:
             )
         )
     return list(db.scalars(query))
+
+
+class EmailTaken(ValueError):
+    """The new address already belongs to an account."""
+
+
+def request_email_change(
+    db: Session, user: User, password: str, new_email: str, confirm_url: str
+) -> bool:
+    """Mail a confirmation link to the new address and a note to the old one.
+
+    Nothing changes until the link is used. Returns False when the password is wrong.
+    An address already in use gets no link (and the page does not say so).
+    """
+    if not verify_password(user.password_hash, password):
+        return False
+    new_email = normalise_email(new_email)
+    if new_email == user.email or find_user_by_email(db, new_email) is not None:
+        return True
+    token = tokens.make_token("email-change", uid=user.id, old=user.email, new=new_email)
+    mail.queue_message(
+        db, new_email, "confirm_new_email", "Confirm your new email address",
+        link=confirm_url + token, hours=tokens.EMAIL_CHANGE_HOURS,
+    )  # fmt: skip
+    mail.queue_message(
+        db, user.email, "email_change_requested", "Your email address is about to change",
+        new_email=new_email,
+    )  # fmt: skip
+    return True
+
+
+def confirm_email_change(db: Session, token: str) -> User:
+    """Switch the account to the new address in `token`; the address counts as confirmed."""
+    data = tokens.read_token("email-change", token)
+    user = db.get(User, data.get("uid")) if isinstance(data.get("uid"), int) else None
+    if user is None or user.email != data.get("old") or not isinstance(data.get("new"), str):
+        raise tokens.TokenError("That link is no longer valid.")
+    if find_user_by_email(db, data["new"]) is not None:
+        raise EmailTaken("That address already belongs to another account.")
+    user.email = data["new"]
+    user.email_verified_at = clock.now()
+    return user

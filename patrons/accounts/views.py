@@ -19,6 +19,7 @@ from flask_login import current_user, login_required
 from patrons import mail
 from patrons.accounts import auth, service, tokens
 from patrons.accounts.forms import (
+    ChangeEmailForm,
     ChangePasswordForm,
     ConfirmForm,
     DeleteAccountForm,
@@ -143,11 +144,17 @@ def resend_verification():  # type: ignore[no-untyped-def]
 @bp.get("/account")
 @login_required
 def account():  # type: ignore[no-untyped-def]
+    return _account_page()
+
+
+def _account_page(**forms: object) -> str:
+    """The account page, with any form given (and its errors) in place of a fresh one."""
     return render_template(
         "accounts/account.html",
-        profile_form=ProfileForm(obj=current_user),
-        password_form=ChangePasswordForm(),
+        profile_form=forms.get("profile_form") or ProfileForm(obj=current_user),
+        password_form=forms.get("password_form") or ChangePasswordForm(),
         resend_form=EmailForm(email=current_user.email),
+        email_form=forms.get("email_form") or ChangeEmailForm(),
     )
 
 
@@ -156,9 +163,7 @@ def account():  # type: ignore[no-untyped-def]
 def update_profile():  # type: ignore[no-untyped-def]
     form = ProfileForm()
     if not form.validate_on_submit():
-        return render_template("accounts/account.html", profile_form=form,
-                               password_form=ChangePasswordForm(),
-                               resend_form=EmailForm(email=current_user.email)), 400  # fmt: skip
+        return _account_page(profile_form=form), 400
     service.update_profile(current_user, form.display_name.data or "")
     db.commit()
     flash("Your profile is saved.", "success")
@@ -181,9 +186,7 @@ def change_password():  # type: ignore[no-untyped-def]
             flash("Your password is changed. Every other device is signed out.", "success")
             return redirect(url_for("accounts.account"))
         form.current_password.errors = ["That is not your current password."]
-    return render_template("accounts/account.html", profile_form=ProfileForm(obj=current_user),
-                           password_form=form,
-                           resend_form=EmailForm(email=current_user.email)), 400  # fmt: skip
+    return _account_page(password_form=form), 400
 
 
 @bp.route("/reset", methods=["GET", "POST"])
@@ -250,3 +253,42 @@ def delete_account():  # type: ignore[no-untyped-def]
         form.password.errors = ["That is not your password."]
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/delete.html", form=form), status
+
+
+@bp.post("/account/email")
+@login_required
+@limiter.limit("5 per hour")
+def change_email():  # type: ignore[no-untyped-def]
+    form = ChangeEmailForm()
+    if form.validate_on_submit():
+        confirm_url = _absolute("accounts.confirm_email_change") + "?token="
+        ok = service.request_email_change(
+            db, current_user, form.password.data or "", form.new_email.data or "", confirm_url
+        )
+        if ok:
+            db.commit()
+            mail.send_soon()
+            flash("Check the new address: the change happens when you open the link we sent.",
+                  "info")  # fmt: skip
+            return redirect(url_for("accounts.account"))
+        form.password.errors = ["That is not your password."]
+    return _account_page(email_form=form), 400
+
+
+@bp.route("/account/email/confirm", methods=["GET", "POST"])
+def confirm_email_change():  # type: ignore[no-untyped-def]
+    """GET shows a button; only the POST switches the address."""
+    token = request.values.get("token", "")
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            service.confirm_email_change(db, token)
+        except (tokens.TokenError, service.EmailTaken) as exc:
+            db.rollback()
+            return render_template("accounts/confirm_email.html", error=str(exc), form=form), 400
+        db.commit()
+        flash("Your email address is changed.", "success")
+        return redirect(url_for("accounts.account"))
+    if request.method == "POST":
+        abort(400)
+    return render_template("accounts/confirm_email.html", token=token, form=form)

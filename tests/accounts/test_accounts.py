@@ -292,3 +292,43 @@ def test_staff_search_members_by_email_or_name(client, db):
     assert "percent%sign@example.org" in wildcard and "olena@example.org" not in wildcard
     everyone = client.get("/staff/members").get_data(as_text=True)
     assert all(e in everyone for e in ("olena@", "taras@", "editor@"))
+
+
+def change_email(client, new_email, password=PASSWORD):
+    return client.post(
+        "/account/email",
+        data={"new_email": new_email, "password": password, "csrf_token": csrf_token(client)},
+    )
+
+
+def test_email_change_is_confirmed_at_the_new_address_and_the_old_one_is_told(client, db):
+    user = make_user(db, email="old@example.org")
+    login(client, user.email, PASSWORD)
+    assert change_email(client, "New@Example.org").status_code == 302
+    db.expire_all()
+    assert db.get(User, user.id).email == "old@example.org"  # nothing changes yet
+    assert last_mail(db, "old@example.org").kind == "email_change_requested"
+    message = last_mail(db, "new@example.org")
+    match = re.search(r"/account/email/confirm\?token=([\w.\-]+)", message.text_body)
+    page = client.get(f"/account/email/confirm?token={match.group(1)}")
+    assert page.status_code == 200
+    db.expire_all()
+    assert db.get(User, user.id).email == "old@example.org"  # a GET changes nothing
+    response = client.post(
+        "/account/email/confirm", data={"token": match.group(1), "csrf_token": csrf_token(client)}
+    )
+    assert response.status_code == 302
+    db.expire_all()
+    changed = db.get(User, user.id)
+    assert changed.email == "new@example.org" and changed.email_verified_at is not None
+
+
+def test_email_change_needs_the_password_and_never_takes_an_address_in_use(client, db):
+    user = make_user(db, email="mine@example.org")
+    make_user(db, email="taken@example.org")
+    login(client, user.email, PASSWORD)
+    wrong = change_email(client, "fresh@example.org", password="wrong password!")
+    assert wrong.status_code == 400 and "not your password" in wrong.get_data(as_text=True)
+    assert last_mail(db, "fresh@example.org") is None
+    assert change_email(client, "taken@example.org").status_code == 302  # says nothing
+    assert last_mail(db, "taken@example.org") is None
