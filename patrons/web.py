@@ -80,6 +80,11 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
     extensions.cache.init_app(app)
+    extensions.babel.init_app(
+        app,
+        default_locale="en",
+        default_translation_directories=str(Path(__file__).parent / "translations"),
+    )
     from patrons.accounts import auth
 
     auth.init_login(app)
