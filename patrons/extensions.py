@@ -1,6 +1,5 @@
 """Extension objects, created unbound and initialised by the app factory."""
 
-from flask import request
 from flask_babel import Babel
 from flask_caching import Cache
 from flask_limiter import Limiter
@@ -15,7 +14,3 @@ cache = Cache()
 babel = Babel()
 # Keyed by the client address as ProxyFix leaves it: only PROXY_HOPS proxies are trusted.
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
-
-
-def client_address() -> str:
-    return request.remote_addr or "unknown"

@@ -63,10 +63,16 @@ def queue_verification(db: Session, user: User, verify_url: str) -> None:
     )
 
 
+def _token_user(db: Session, data: dict[str, object]) -> User | None:
+    """The account a signed link names (its `uid`), if it still exists."""
+    uid = data.get("uid")
+    return db.get(User, uid) if isinstance(uid, int) else None
+
+
 def verify_email(db: Session, token: str) -> User:
     """Mark the address in `token` verified; raises TokenError for a bad or stale link."""
     data = tokens.read_token("verify", token)
-    user = db.get(User, data.get("uid")) if isinstance(data.get("uid"), int) else None
+    user = _token_user(db, data)
     if user is None or user.email != data.get("email"):
         raise tokens.TokenError("That link is for an address this account no longer uses.")
     if user.email_verified_at is None:
@@ -111,7 +117,7 @@ def request_password_reset(db: Session, email: str, reset_url: str) -> None:
 def user_for_reset(db: Session, token: str) -> User:
     """The user a live reset link belongs to; a link dies once the password has changed."""
     data = tokens.read_token("reset", token)
-    user = db.get(User, data.get("uid")) if isinstance(data.get("uid"), int) else None
+    user = _token_user(db, data)
     if user is None or data.get("pw") != tokens.password_fingerprint(user.password_hash):
         raise tokens.TokenError("That link has already been used. Ask for a new one.")
     return user
@@ -253,7 +259,7 @@ def request_email_change(
 def confirm_email_change(db: Session, token: str) -> User:
     """Switch the account to the new address in `token`; the address counts as confirmed."""
     data = tokens.read_token("email-change", token)
-    user = db.get(User, data.get("uid")) if isinstance(data.get("uid"), int) else None
+    user = _token_user(db, data)
     if user is None or user.email != data.get("old") or not isinstance(data.get("new"), str):
         raise tokens.TokenError("That link is no longer valid.")
     if find_user_by_email(db, data["new"]) is not None:
