@@ -81,6 +81,7 @@ def make_patron(db: Session, status: str = "active", paid: bool = True, **kw: ob
                 amount=500,
                 currency="EUR",
                 status="paid",
+                created_at=clock.now(),
                 paid_at=clock.now(),
             )
         )

@@ -24,6 +24,9 @@ REQUIRED_UNIQUE = {
     ("users", "email"),
     ("pledges", "stripe_subscription_id"),
     ("payments", "stripe_invoice_id"),
+    ("billing_customers", "stripe_customer_id"),
+    ("billing_customers", "user_id"),
+    ("stripe_events", "id"),
 }
 
 
@@ -64,13 +67,17 @@ def table_names(url: str) -> set[str]:
 
 
 def unique_columns(url: str) -> set[tuple[str, str]]:
-    """(table, column) pairs that a single-column UNIQUE constraint or unique index covers."""
+    """(table, column) pairs a single-column primary key, UNIQUE constraint or unique index
+    covers."""
     found = set()
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             insp = inspect(conn)
             for table in insp.get_table_names():
+                pk = insp.get_pk_constraint(table)["constrained_columns"]
+                if len(pk) == 1:
+                    found.add((table, pk[0]))
                 for uq in insp.get_unique_constraints(table):
                     if len(uq["column_names"]) == 1:
                         found.add((table, uq["column_names"][0]))

@@ -4,20 +4,29 @@ from patrons.models.accounts import User, UserSession
 from patrons.models.articles import Article, ArticleTag, CorrectionSuggestion, Tag
 from patrons.models.events import DailyCount
 from patrons.models.mail import OutboundEmail
-from patrons.models.pledges import Payment, Pledge
+from patrons.models.pledges import (
+    BillingCustomer,
+    Payment,
+    Pledge,
+    PledgeStatusChange,
+    StripeEvent,
+)
 from patrons.models.site import SiteSetting
 from patrons.models.voting import Round, Topic
 
 __all__ = [
     "Article",
+    "BillingCustomer",
     "ArticleTag",
     "CorrectionSuggestion",
     "DailyCount",
     "OutboundEmail",
     "Payment",
     "Pledge",
+    "PledgeStatusChange",
     "Round",
     "SiteSetting",
+    "StripeEvent",
     "Tag",
     "Topic",
     "User",
