@@ -1,0 +1,90 @@
+"""What a reader may pledge: currencies, suggested monthly amounts, the free amount's bounds.
+
+Configured by `PLEDGE_AMOUNTS`, one entry per currency, in major units, the first suggested
+amount being "a cup of coffee":
+
+    PLEDGE_AMOUNTS="EUR 3 5 10 25 min 1 max 1000; USD 3 5 10 25 min 1 max 1000"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ISO 4217 codes Stripe charges in two-decimal minor units; others would need their exponent.
+TWO_DECIMAL = frozenset({"EUR", "USD", "GBP", "UAH", "PLN", "CZK", "SEK", "NOK", "DKK", "CHF",
+                         "CAD", "AUD", "NZD", "GEL", "MDL", "RON"})  # fmt: skip
+SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "UAH": "₴"}
+
+DEFAULT_PLEDGE_AMOUNTS = (
+    "EUR 3 5 10 25 min 1 max 1000; USD 3 5 10 25 min 1 max 1000; "
+    "GBP 3 5 10 20 min 1 max 1000; UAH 60 150 300 600 min 20 max 40000"
+)
+
+
+class PledgeOptionsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CurrencyOption:
+    code: str  # ISO 4217, upper case
+    suggested: tuple[int, ...]  # minor units, smallest first ("a cup of coffee")
+    minimum: int
+    maximum: int
+
+    @property
+    def symbol(self) -> str:
+        return SYMBOLS.get(self.code, self.code)
+
+    def allows(self, amount: int) -> bool:
+        return self.minimum <= amount <= self.maximum
+
+
+def parse_pledge_amounts(raw: str) -> tuple[CurrencyOption, ...]:
+    """`PLEDGE_AMOUNTS` as CurrencyOptions, or PledgeOptionsError saying what is wrong."""
+    options: list[CurrencyOption] = []
+    for entry in (part.strip() for part in raw.split(";")):
+        if not entry:
+            continue
+        words = entry.split()
+        code = words[0].upper()
+        if code not in TWO_DECIMAL:
+            raise PledgeOptionsError(f"PLEDGE_AMOUNTS: unsupported currency {words[0]!r}")
+        if any(o.code == code for o in options):
+            raise PledgeOptionsError(f"PLEDGE_AMOUNTS: {code} is listed twice")
+        suggested: list[int] = []
+        bounds: dict[str, int] = {}
+        rest = iter(words[1:])
+        for word in rest:
+            if word in ("min", "max"):
+                bounds[word] = _minor(next(rest, ""), code)
+            else:
+                suggested.append(_minor(word, code))
+        if not suggested:
+            raise PledgeOptionsError(f"PLEDGE_AMOUNTS: {code} needs at least one amount")
+        suggested.sort()
+        minimum = bounds.get("min", suggested[0])
+        maximum = bounds.get("max", suggested[-1] * 10)
+        if not minimum <= suggested[0] or not suggested[-1] <= maximum:
+            raise PledgeOptionsError(
+                f"PLEDGE_AMOUNTS: {code}'s suggested amounts must lie between min and max"
+            )
+        options.append(CurrencyOption(code, tuple(suggested), minimum, maximum))
+    if not options:
+        raise PledgeOptionsError("PLEDGE_AMOUNTS must name at least one currency")
+    return tuple(options)
+
+
+def _minor(word: str, code: str) -> int:
+    try:
+        major, _, cents = word.partition(".")
+        if not major.isdigit() or (cents and (not cents.isdigit() or len(cents) > 2)):
+            raise ValueError
+        value = int(major) * 100 + int(cents.ljust(2, "0") or 0)
+    except ValueError:
+        raise PledgeOptionsError(
+            f"PLEDGE_AMOUNTS: {word!r} is not an amount in {code} (like 5 or 2.50)"
+        ) from None
+    if not 50 <= value <= 99_999_999:
+        raise PledgeOptionsError(f"PLEDGE_AMOUNTS: {word} {code} is out of range")
+    return value
