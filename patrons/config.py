@@ -9,6 +9,13 @@ from email.utils import getaddresses
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from patrons.pledges.options import (
+    DEFAULT_PLEDGE_AMOUNTS,
+    CurrencyOption,
+    PledgeOptionsError,
+    parse_pledge_amounts,
+)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
@@ -82,6 +89,14 @@ class Settings:
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    # what readers may pledge (patrons/pledges/options.py) and how long a failed renewal
+    # keeps a patron's rights
+    pledge_options: tuple[CurrencyOption, ...] = parse_pledge_amounts(DEFAULT_PLEDGE_AMOUNTS)
+    pledge_grace_days: int = 7
+    # Argon2id cost (argon2-cffi's defaults, RFC 9106 low-memory profile); memory in KiB.
+    password_hash_time_cost: int = 3
+    password_hash_memory_cost: int = 65536
+    password_hash_parallelism: int = 4
 
     @property
     def is_production(self) -> bool:
@@ -135,9 +150,47 @@ class Settings:
             stripe_publishable_key=env.get("STRIPE_PUBLISHABLE_KEY") or None,
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            pledge_options=_pledge_options(env.get("PLEDGE_AMOUNTS", "")),
+            pledge_grace_days=_int(env, "PLEDGE_GRACE_DAYS", 7),
+            password_hash_time_cost=_int(env, "PASSWORD_HASH_TIME_COST", 3, minimum=1),
+            password_hash_memory_cost=_int(env, "PASSWORD_HASH_MEMORY_COST", 65536, minimum=8),
+            password_hash_parallelism=_int(env, "PASSWORD_HASH_PARALLELISM", 4, minimum=1),
         )
         values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]
+        _check_password_hash_cost(settings)
+        return settings
+
+
+# The floor for production (OWASP: Argon2id with m >= 19 MiB and t >= 2); cheaper costs are
+# for tests only (the fuzz test hashes thousands of passwords).
+PRODUCTION_MIN_HASH_MEMORY = 19 * 1024
+PRODUCTION_MIN_HASH_TIME = 2
+
+
+def _check_password_hash_cost(settings: Settings) -> None:
+    memory, parallelism = settings.password_hash_memory_cost, settings.password_hash_parallelism
+    if memory < 8 * parallelism:
+        raise ConfigError(
+            f"PASSWORD_HASH_MEMORY_COST must be at least 8 KiB per lane "
+            f"(PASSWORD_HASH_PARALLELISM={parallelism}), got {memory}"
+        )
+    if settings.is_production and (
+        memory < PRODUCTION_MIN_HASH_MEMORY
+        or settings.password_hash_time_cost < PRODUCTION_MIN_HASH_TIME
+    ):
+        raise ConfigError(
+            "in production PASSWORD_HASH_MEMORY_COST must be at least "
+            f"{PRODUCTION_MIN_HASH_MEMORY} (KiB) and PASSWORD_HASH_TIME_COST at least "
+            f"{PRODUCTION_MIN_HASH_TIME}"
+        )
+
+
+def _pledge_options(raw: str) -> tuple[CurrencyOption, ...]:
+    try:
+        return parse_pledge_amounts(raw.strip() or DEFAULT_PLEDGE_AMOUNTS)
+    except PledgeOptionsError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _is_hex_colour(value: str) -> bool:

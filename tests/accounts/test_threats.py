@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import re
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import pytest
 
+from patrons import extensions
 from tests.conftest import csrf_token, login, make_settings
 from tests.factories import PASSWORD, make_user
+from tests.helpers import cookie_flags, extra_app, set_cookies, settings_from
+from tests.test_access_matrix import (  # noqa: F401  (world: the fixture)
+    CSRF_EXEMPT,
+    World,
+    _roles_for,
+    client_as,
+    post_rules,
+    url_for_rule,
+    world,
+)
+from tests.test_fuzz_forms import CommittedWrites, row_counts
 
 OPEN_REDIRECTS = [
     "//evil.example", "/\\evil.example", "\\\\evil.example", "https:evil.example",
@@ -80,6 +96,67 @@ def test_threat_22_sign_in_answers_the_same_for_known_and_unknown_emails(client,
     assert body(known) == body(unknown)
 
 
+def _timed(request, tries: int = 15, warm_up: int = 3, between=None) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Median seconds of `request("known")` and `request("unknown")`, interleaved so that
+    drift on a busy machine hits both alike; the first rounds only warm up."""
+    times: dict[str, list[float]] = {"known": [], "unknown": []}
+    for n in range(warm_up + tries):
+        for which in ("known", "unknown") if n % 2 else ("unknown", "known"):
+            extensions.limiter.reset()  # the limits stay on, just never reached here
+            if between is not None:
+                between()
+            start = time.perf_counter()
+            request(which)
+            if n >= warm_up:
+                times[which].append(time.perf_counter() - start)
+    return statistics.median(times["known"]), statistics.median(times["unknown"])
+
+
+def _similar(known: float, unknown: float) -> bool:
+    """Within 3x of each other, or under security.md's 20 ms gap (paths of a few
+    milliseconds jitter by more than 3x on a busy machine without telling anything)."""
+    slow, fast = max(known, unknown), min(known, unknown)
+    return slow < 3 * fast or slow - fast < 0.020
+
+
+def test_threat_22_sign_in_takes_as_long_for_known_and_unknown_emails(client, db):
+    """Equality of work, not speed: an unknown email is checked against a dummy Argon2 hash,
+    so it costs what a wrong password for a real account costs (~200 ms each here; without
+    the dummy hash the unknown email would answer ~50x faster)."""
+    make_user(db, email="known@example.org")
+
+    def sign_in(which: str) -> None:
+        response = failed_login(client, f"{which}@example.org")
+        assert response.status_code == 400, response.status_code  # not a 429: limits reset
+
+    known, unknown = _timed(sign_in)
+    assert _similar(known, unknown), f"known {known * 1000:.1f} ms, unknown {unknown * 1000:.1f} ms"
+
+
+def test_threat_22_reset_request_takes_as_long_for_known_and_unknown_emails(app, client, db):
+    """The "forgot password" form: a link is made and mailed only for a known address; the
+    answer must not take measurably longer because of it. Mail is sent after the response,
+    on a thread, as in production (the test suite otherwise sends it inline)."""
+    from patrons import mail
+
+    app.config["MAIL_SEND_INLINE"] = False
+    make_user(db, email="known@example.org")
+    token = csrf_token(client)
+
+    def ask(which: str) -> None:
+        response = client.post(
+            "/reset", data={"email": f"{which}@example.org", "csrf_token": token}
+        )
+        assert response.status_code == 200, response.status_code
+
+    def wait_for_mail() -> None:  # the last request's, outside the timing
+        mail.wait_for_background_sends(app, timeout=10)
+
+    known, unknown = _timed(ask, between=wait_for_mail)
+    wait_for_mail()
+    assert _similar(known, unknown), f"known {known * 1000:.1f} ms, unknown {unknown * 1000:.1f} ms"
+
+
 def test_threat_23_passwords_are_argon2id(client, db):
     from sqlalchemy import select
 
@@ -90,6 +167,37 @@ def test_threat_23_passwords_are_argon2id(client, db):
     hashes = db.scalars(select(User.password_hash)).all()
     assert hashes and all(h.startswith("$argon2id$") for h in hashes)
     assert all("long enough password" not in h for h in hashes)
+
+
+def test_threat_23_hash_cost_comes_from_the_settings_and_production_has_a_floor(
+    database_url, tmp_path
+):
+    from patrons import create_app
+    from patrons.accounts.passwords import hash_password, needs_rehash, verify_password
+    from patrons.config import ConfigError
+
+    default = hash_password("a password")
+    assert "$m=65536,t=3,p=4$" in default  # outside an app: the defaults of Settings
+    cheap = make_settings(database_url, tmp_path / "i", password_hash_time_cost=1,
+                          password_hash_memory_cost=8, password_hash_parallelism=1)  # fmt: skip
+    app = create_app(cheap)
+    try:
+        with app.app_context():
+            fast = hash_password("a password")
+            assert fast.startswith("$argon2id$") and "$m=8,t=1,p=1$" in fast
+            assert verify_password(fast, "a password") and not verify_password(fast, "other")
+            assert not verify_password(None, "a password")  # unknown email: dummy hash, False
+            assert not needs_rehash(fast)
+            assert needs_rehash(default)  # rehashed with this app's cost at the next sign-in
+    finally:
+        app.extensions["db.engine"].dispose()
+    with pytest.raises(ConfigError, match="PASSWORD_HASH_MEMORY_COST"):
+        settings_from(database_url, tmp_path / "p", PATRONS_ENV="production",
+                      PASSWORD_HASH_MEMORY_COST="8192")  # fmt: skip
+    with pytest.raises(ConfigError, match="PASSWORD_HASH_TIME_COST"):
+        settings_from(database_url, tmp_path / "p", PATRONS_ENV="production",
+                      PASSWORD_HASH_TIME_COST="1")  # fmt: skip
+    assert settings_from(database_url, tmp_path / "p", PATRONS_ENV="production").is_production
 
 
 def test_threat_24_pre_login_cookie_is_not_authenticated_after_login(app, client, db):
@@ -127,3 +235,117 @@ def test_threat_28_eleventh_sign_up_in_a_minute_from_one_address_is_refused(clie
             "csrf_token": csrf_token(client)})  # fmt: skip
         statuses.append(response.status_code)
     assert statuses[:10] == [303] * 10 and statuses[10] == 429
+
+
+def _sign_in(client, email: str, remember: bool, **kw: object):  # type: ignore[no-untyped-def]
+    base_url = kw.get("base_url", "http://localhost")
+    token = client.get("/csrf-token", base_url=base_url).get_json()["token"]
+    data = {"email": email, "password": PASSWORD, "csrf_token": token}
+    if remember:
+        data["remember"] = "y"
+    response = client.post("/login", data=data, headers={"Referer": f"{base_url}/login"}, **kw)
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    return response
+
+
+def _check_lifetime(flags: dict[str, str], remember: bool) -> None:
+    if not remember:  # ends with the browser
+        assert "expires" not in flags and "max-age" not in flags, flags
+        return
+    expires = parsedate_to_datetime(flags["expires"])
+    left = expires - datetime.now(UTC)
+    assert timedelta(days=29) < left <= timedelta(days=30, minutes=1), left
+
+
+@pytest.mark.parametrize("remember", [False, True], ids=["browser session", "keep me signed in"])
+def test_threat_25_session_cookie_is_httponly_and_lax(client, db, remember):
+    user = make_user(db)
+    cookies = set_cookies(_sign_in(client, user.email, remember))
+    assert set(cookies) == {"session"}  # no second, "remember me" cookie to steal
+    flags = cookie_flags(cookies["session"])
+    assert "httponly" in flags
+    assert flags.get("samesite") == "Lax"
+    assert flags.get("path") == "/"
+    _check_lifetime(flags, remember)
+
+
+@pytest.mark.parametrize("remember", [False, True], ids=["browser session", "keep me signed in"])
+def test_threat_25_production_session_cookie_is_a_secure_host_cookie(
+    database_url, tmp_path, remember
+):
+    """PATRONS_ENV=production (config.py) is what turns on Secure and the __Host- name."""
+    settings = settings_from(database_url, tmp_path / "instance", PATRONS_ENV="production")
+    assert settings.is_production
+    with extra_app(settings) as app:
+        session = app.extensions["db.sessionmaker"]()
+        try:
+            user = make_user(session)
+        finally:
+            session.close()
+        client = app.test_client()
+        response = _sign_in(client, user.email, remember, base_url="https://localhost")
+    cookies = set_cookies(response)
+    assert set(cookies) == {"__Host-session"}
+    flags = cookie_flags(cookies["__Host-session"])
+    assert "secure" in flags and "httponly" in flags
+    assert flags.get("samesite") == "Lax"
+    assert flags.get("path") == "/" and "domain" not in flags  # what __Host- requires
+    _check_lifetime(flags, remember)
+
+
+def test_threat_27_every_state_changing_route_without_a_token_is_refused_unwritten(
+    app,
+    world,  # noqa: F811  (the access matrix's fixture)
+):
+    """Every rule accepting POST (from app.url_map, as the access matrix lists them), signed
+    in as a role that reaches the view, the session holding a CSRF token but the request not
+    sending it: 400 from the CSRF check, and nothing written. Where a route has an obvious
+    valid form, it is sent, so the request would write if the token were not checked."""
+    engine = app.extensions["db.engine"]
+    writes = CommittedWrites(engine)
+    clients = {}
+    refused = []
+    try:
+        for rule in post_rules(app):
+            if rule.endpoint in CSRF_EXEMPT:
+                continue
+            role = _roles_for(rule.endpoint)
+            if role not in clients:
+                clients[role] = client_as(app, role, world)
+                clients[role].get("/csrf-token")  # the session holds a token
+            url = url_for_rule(app, rule, world)
+            with engine.connect() as conn:
+                before = row_counts(conn)
+                writes.clear()
+                response = clients[role].post(url, data=_valid_form(rule.endpoint, world))
+                after = row_counts(conn)
+            body = response.get_data(as_text=True)
+            if response.status_code != 400 or "could not be accepted" not in body:
+                refused.append(f"{rule.endpoint}: {response.status_code}")
+            if writes.committed or after != before:
+                refused.append(f"{rule.endpoint} wrote: {writes.committed}")
+    finally:
+        writes.close()
+    assert len(post_rules(app)) >= 19
+    assert refused == []
+
+
+def _valid_form(endpoint: str, arranged: World) -> dict[str, str]:
+    member = arranged.emails["member"]
+    new_password = "another long password"
+    return {
+        "accounts.login": {"email": member, "password": PASSWORD, "remember": "y"},
+        "accounts.signup": {"email": "new.reader@example.org", "password": new_password},
+        "accounts.resend_verification": {"email": member},
+        "accounts.forgot_password": {"email": member},
+        "accounts.update_profile": {"display_name": "Changed"},
+        "accounts.change_password": {
+            "current_password": PASSWORD, "new_password": new_password, "confirm": new_password,
+        },
+        "accounts.change_email": {"new_email": "moved@example.org", "password": PASSWORD},
+        "accounts.delete_account": {"password": PASSWORD},
+        "articles.contact": {"selection": "a typo", "comment": "Fix it."},
+        "articles.suggest_correction": {"selection": "first", "comment": "Fix it."},
+        "staff.new_article": {"title": "New", "body_source": "Text.", "body_format": "markdown"},
+        "staff.edit_article": {"title": "Changed", "body_source": "Text."},
+    }.get(endpoint, {})  # fmt: skip
