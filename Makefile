@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app patrons
 
-.PHONY: run test install migrate seed bench lint browser-deps clean
+.PHONY: run test install migrate seed bench lint browser-deps clean translations
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,23 @@ migrate: install
 seed: migrate
 	$(FLASK) seed-demo
 
+# Without STRIPE_SECRET_KEY in the environment, `make run` starts the offline Stripe
+# (localstripe through patrons/fakestripe, loopback only, state in instance/) beside the server
+# and points the app at it; with real keys set, it starts only the server.
+STRIPE_PORT ?= 8420
+OFFLINE_STRIPE := STRIPE_SECRET_KEY=sk_test_offline STRIPE_PUBLISHABLE_KEY=pk_test_offline \
+	STRIPE_WEBHOOK_SECRET=whsec_offline STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_PORT)
+
 run: seed
 	@echo "Serving http://127.0.0.1:$(PORT) (staff: staff@example.org / demo-staff-password)"
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	@if [ -n "$$STRIPE_SECRET_KEY" ]; then exec $(FLASK) run --host 127.0.0.1 --port $(PORT); fi; \
+	mkdir -p instance; \
+	$(BIN)/python -m patrons.fakestripe --port $(STRIPE_PORT) \
+		--persist instance/localstripe.pickle --webhook-secret whsec_offline \
+		--webhook-url http://127.0.0.1:$(PORT)/stripe/webhook > instance/fakestripe.log 2>&1 & \
+	fake=$$!; trap 'kill $$fake 2>/dev/null' EXIT INT TERM; \
+	echo "Offline Stripe at http://127.0.0.1:$(STRIPE_PORT) (log: instance/fakestripe.log)"; \
+	$(OFFLINE_STRIPE) $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 # axe-core for the accessibility check in the browser tests (skipped without npm)
 tests/browser/node_modules/axe-core/axe.min.js: tests/browser/package.json
@@ -44,6 +58,15 @@ lint: install
 # every bench/*.py with a main(), or some: `make bench BENCH=article` (needs wrk)
 bench: install
 	$(BIN)/python -m bench $(BENCH)
+
+# re-extract every translatable string, refresh the English catalogue (msgstr = msgid) and
+# compile it; --ignore-dirs replaces pybabel's default, which would skip templates/_partials
+TRANSLATIONS := patrons/translations
+translations: install
+	$(BIN)/pybabel -q extract -F $(TRANSLATIONS)/babel.cfg -k _l --sort-output --project=patrons \
+		--ignore-dirs=".* __pycache__ node_modules instance" -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/python $(TRANSLATIONS)/fill_english.py
+	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 clean:
 	rm -rf $(VENV) tests/browser/node_modules

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,8 @@ from patrons.models import User
 def init_login(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
-    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message = _l("Please sign in to see that page.")
+    login_manager.localize_callback = str  # the lazy message, translated when flashed
     login_manager.session_protection = "basic"
 
 

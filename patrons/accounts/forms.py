@@ -1,3 +1,6 @@
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
@@ -6,58 +9,61 @@ PASSWORD_MIN = 10
 PASSWORD_MAX = 1024
 
 
-def _email_field(label: str = "Email") -> EmailField:
+def _email_field(label: LazyString | None = None) -> EmailField:
     return EmailField(
-        label,
+        _l("Email") if label is None else label,
         validators=[
-            DataRequired("Enter your email address."),
-            Email("That does not look like an email address."),
+            DataRequired(_l("Enter your email address.")),
+            Email(_l("That does not look like an email address.")),
             Length(max=254),
         ],
         render_kw={"autocomplete": "email"},
     )
 
 
-def _new_password_field(label: str = "Password") -> PasswordField:
+def _new_password_field(label: LazyString | None = None) -> PasswordField:
     return PasswordField(
-        label,
+        _l("Password") if label is None else label,
         validators=[
-            DataRequired("Choose a password."),
+            DataRequired(_l("Choose a password.")),
             Length(
                 min=PASSWORD_MIN,
                 max=PASSWORD_MAX,
-                message=f"Use at least {PASSWORD_MIN} characters.",
+                message=_l("Use at least %(num)d characters.", num=PASSWORD_MIN),
             ),
         ],
         render_kw={"autocomplete": "new-password"},
-        description=f"At least {PASSWORD_MIN} characters. A few words you will remember work well.",
+        description=_l(
+            "At least %(num)d characters. A few words you will remember work well.",
+            num=PASSWORD_MIN,
+        ),
     )
 
 
 class LoginForm(FlaskForm):
     email = _email_field()
     password = PasswordField(
-        "Password",
-        validators=[DataRequired("Enter your password."), Length(max=PASSWORD_MAX)],
+        _l("Password"),
+        validators=[DataRequired(_l("Enter your password.")), Length(max=PASSWORD_MAX)],
         render_kw={"autocomplete": "current-password"},
     )
-    remember = BooleanField("Keep me signed in on this device")
+    remember = BooleanField(_l("Keep me signed in on this device"))
 
 
 class SignupForm(FlaskForm):
     email = _email_field()
     password = _new_password_field()
     display_name = StringField(
-        "Name (optional)",
+        _l("Name (optional)"),
         validators=[Optional(), Length(max=80)],
-        description="Shown to the newsroom, never published.",
+        description=_l("Shown to the newsroom, never published."),
         render_kw={"autocomplete": "name"},
     )
-    website = StringField("Leave this empty", validators=[Optional()])  # the honeypot
+    website = StringField(_l("Leave this empty"), validators=[Optional()])  # the honeypot
 
     def validate_password(self, field: PasswordField) -> None:
         if self.email.data and field.data and field.data.strip().lower() == self.email.data.lower():
-            raise ValidationError("Your password cannot be your email address.")
+            raise ValidationError(_("Your password cannot be your email address."))
 
 
 class EmailForm(FlaskForm):
@@ -69,45 +75,45 @@ class ConfirmForm(FlaskForm):
 
 
 class ProfileForm(FlaskForm):
-    display_name = StringField("Name", validators=[Optional(), Length(max=80)])
+    display_name = StringField(_l("Name"), validators=[Optional(), Length(max=80)])
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password",
-        validators=[DataRequired("Enter your current password."), Length(max=PASSWORD_MAX)],
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password.")), Length(max=PASSWORD_MAX)],
         render_kw={"autocomplete": "current-password"},
     )
-    new_password = _new_password_field("New password")
+    new_password = _new_password_field(_l("New password"))
     confirm = PasswordField(
-        "New password again",
-        validators=[EqualTo("new_password", "The two new passwords differ.")],
+        _l("New password again"),
+        validators=[EqualTo("new_password", _l("The two new passwords differ."))],
         render_kw={"autocomplete": "new-password"},
     )
 
 
 class ResetPasswordForm(FlaskForm):
     token = HiddenField()
-    new_password = _new_password_field("New password")
+    new_password = _new_password_field(_l("New password"))
     confirm = PasswordField(
-        "New password again",
-        validators=[EqualTo("new_password", "The two new passwords differ.")],
+        _l("New password again"),
+        validators=[EqualTo("new_password", _l("The two new passwords differ."))],
         render_kw={"autocomplete": "new-password"},
     )
 
 
 class DeleteAccountForm(FlaskForm):
     password = PasswordField(
-        "Your password",
-        validators=[DataRequired("Enter your password to confirm."), Length(max=PASSWORD_MAX)],
+        _l("Your password"),
+        validators=[DataRequired(_l("Enter your password to confirm.")), Length(max=PASSWORD_MAX)],
         render_kw={"autocomplete": "current-password"},
     )
 
 
 class ChangeEmailForm(FlaskForm):
-    new_email = _email_field("New email address")
+    new_email = _email_field(_l("New email address"))
     password = PasswordField(
-        "Your password",
-        validators=[DataRequired("Enter your password to confirm."), Length(max=PASSWORD_MAX)],
+        _l("Your password"),
+        validators=[DataRequired(_l("Enter your password to confirm.")), Length(max=PASSWORD_MAX)],
         render_kw={"autocomplete": "current-password"},
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -35,7 +36,7 @@ def sign_up(
     existing = find_user_by_email(db, email)
     if existing is not None:
         mail.queue_message(
-            db, existing.email, "account_exists", "Someone tried to sign up with your address"
+            db, existing.email, "account_exists", _("Someone tried to sign up with your address")
         )
         return SignupResult(existing, created=False)
     user = User(
@@ -57,7 +58,7 @@ def queue_verification(db: Session, user: User, verify_url: str) -> None:
         db,
         user.email,
         "verify_email",
-        "Confirm your email address",
+        _("Confirm your email address"),
         link=verify_url + token,
         hours=tokens.VERIFY_HOURS,
     )
@@ -74,7 +75,7 @@ def verify_email(db: Session, token: str) -> User:
     data = tokens.read_token("verify", token)
     user = _token_user(db, data)
     if user is None or user.email != data.get("email"):
-        raise tokens.TokenError("That link is for an address this account no longer uses.")
+        raise tokens.TokenError(_("That link is for an address this account no longer uses."))
     if user.email_verified_at is None:
         user.email_verified_at = clock.now()
     return user
@@ -92,7 +93,7 @@ def change_password(
         return False
     user.password_hash = hash_password(new)
     sessions.end_other_sessions(db, user, keep_token)
-    mail.queue_message(db, user.email, "password_changed", "Your password was changed")
+    mail.queue_message(db, user.email, "password_changed", _("Your password was changed"))
     return True
 
 
@@ -108,7 +109,7 @@ def request_password_reset(db: Session, email: str, reset_url: str) -> None:
         db,
         user.email,
         "reset_password",
-        "Set a new password",
+        _("Set a new password"),
         link=reset_url + token,
         hours=tokens.RESET_HOURS,
     )
@@ -119,7 +120,7 @@ def user_for_reset(db: Session, token: str) -> User:
     data = tokens.read_token("reset", token)
     user = _token_user(db, data)
     if user is None or data.get("pw") != tokens.password_fingerprint(user.password_hash):
-        raise tokens.TokenError("That link has already been used. Ask for a new one.")
+        raise tokens.TokenError(_("That link has already been used. Ask for a new one."))
     return user
 
 
@@ -130,7 +131,7 @@ def reset_password(db: Session, token: str, new_password: str) -> User:
     if user.email_verified_at is None:
         user.email_verified_at = clock.now()  # the link proved the address
     sessions.end_other_sessions(db, user)
-    mail.queue_message(db, user.email, "password_changed", "Your password was changed")
+    mail.queue_message(db, user.email, "password_changed", _("Your password was changed"))
     return user
 
 
@@ -246,11 +247,11 @@ def request_email_change(
         return True
     token = tokens.make_token("email-change", uid=user.id, old=user.email, new=new_email)
     mail.queue_message(
-        db, new_email, "confirm_new_email", "Confirm your new email address",
+        db, new_email, "confirm_new_email", _("Confirm your new email address"),
         link=confirm_url + token, hours=tokens.EMAIL_CHANGE_HOURS,
     )  # fmt: skip
     mail.queue_message(
-        db, user.email, "email_change_requested", "Your email address is about to change",
+        db, user.email, "email_change_requested", _("Your email address is about to change"),
         new_email=new_email,
     )  # fmt: skip
     return True
@@ -261,9 +262,9 @@ def confirm_email_change(db: Session, token: str) -> User:
     data = tokens.read_token("email-change", token)
     user = _token_user(db, data)
     if user is None or user.email != data.get("old") or not isinstance(data.get("new"), str):
-        raise tokens.TokenError("That link is no longer valid.")
+        raise tokens.TokenError(_("That link is no longer valid."))
     if find_user_by_email(db, data["new"]) is not None:
-        raise EmailTaken("That address already belongs to another account.")
+        raise EmailTaken(_("That address already belongs to another account."))
     user.email = data["new"]
     user.email_verified_at = clock.now()
     return user

@@ -11,6 +11,7 @@ import hashlib
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 VERIFY_HOURS = 48
@@ -37,13 +38,14 @@ def make_token(purpose: str, **payload: Any) -> str:
 
 def read_token(purpose: str, token: str) -> dict[str, Any]:
     if not token or len(token) > 1000:
-        raise TokenError("That link is not valid.")
+        raise TokenError(_("That link is not valid."))
     try:
         data = _serializer(purpose).loads(token, max_age=_MAX_AGE[purpose] * 3600)
     except SignatureExpired:
-        raise TokenError("That link has expired. Ask for a new one.") from None
+        raise TokenError(_("That link has expired. Ask for a new one.")) from None
     except BadSignature:
-        raise TokenError("That link is not valid. Copy the whole address from the email.") from None
+        message = _("That link is not valid. Copy the whole address from the email.")
+        raise TokenError(message) from None
     if not isinstance(data, dict):
-        raise TokenError("That link is not valid.")
+        raise TokenError(_("That link is not valid."))
     return data

@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask import session as cookie_session
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from patrons import mail
@@ -64,7 +65,7 @@ def login():  # type: ignore[no-untyped-def]
             auth.sign_in(db, user, remember=bool(form.remember.data), user_agent=agent)
             db.commit()
             return redirect(target)
-        flash("That email and password do not match an account.", "error")
+        flash(_("That email and password do not match an account."), "error")
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/login.html", form=form, next=target), status
 
@@ -73,7 +74,7 @@ def login():  # type: ignore[no-untyped-def]
 def logout():  # type: ignore[no-untyped-def]
     auth.sign_out(db)
     db.commit()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("articles.index"))
 
 
@@ -117,7 +118,7 @@ def verify():  # type: ignore[no-untyped-def]
         if not current_user.is_authenticated:
             auth.sign_in(db, user, remember=False, user_agent=request.user_agent.string)
         db.commit()
-        flash("Thank you: your email address is confirmed.", "success")
+        flash(_("Thank you: your email address is confirmed."), "success")
         return redirect(url_for("accounts.account"))
     if request.method == "POST":
         abort(400)
@@ -135,8 +136,10 @@ def resend_verification():  # type: ignore[no-untyped-def]
             service.queue_verification(db, user, _absolute("accounts.verify") + "?token=")
             db.commit()
             mail.send_soon()
-        flash("If that address has an account waiting for confirmation, a new link is on its way.",
-              "info")  # fmt: skip
+        flash(
+            _("If that address has an account waiting for confirmation, a new link is on its way."),
+            "info",
+        )
         return redirect(url_for("accounts.signup_sent"), code=303)
     return render_template("accounts/signup_sent.html", email="", form=form), 400
 
@@ -166,7 +169,7 @@ def update_profile():  # type: ignore[no-untyped-def]
         return _account_page(profile_form=form), 400
     service.update_profile(current_user, form.display_name.data or "")
     db.commit()
-    flash("Your profile is saved.", "success")
+    flash(_("Your profile is saved."), "success")
     return redirect(url_for("accounts.account"))
 
 
@@ -183,9 +186,9 @@ def change_password():  # type: ignore[no-untyped-def]
         if changed:
             db.commit()
             mail.send_soon()
-            flash("Your password is changed. Every other device is signed out.", "success")
+            flash(_("Your password is changed. Every other device is signed out."), "success")
             return redirect(url_for("accounts.account"))
-        form.current_password.errors = ["That is not your current password."]
+        form.current_password.errors = [_("That is not your current password.")]
     return _account_page(password_form=form), 400
 
 
@@ -222,7 +225,7 @@ def reset():  # type: ignore[no-untyped-def]
         auth.sign_in(db, user, remember=False, user_agent=request.user_agent.string)
         db.commit()
         mail.send_soon()
-        flash("Your new password is set, and you are signed in.", "success")
+        flash(_("Your new password is set, and you are signed in."), "success")
         return redirect(url_for("accounts.account"))
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/reset.html", form=form), status
@@ -248,9 +251,9 @@ def delete_account():  # type: ignore[no-untyped-def]
         if service.delete_account(db, current_user, form.password.data or ""):
             auth.sign_out(db)
             db.commit()
-            flash("Your account is deleted. Thank you for reading us.", "info")
+            flash(_("Your account is deleted. Thank you for reading us."), "info")
             return redirect(url_for("articles.index"))
-        form.password.errors = ["That is not your password."]
+        form.password.errors = [_("That is not your password.")]
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/delete.html", form=form), status
 
@@ -268,10 +271,12 @@ def change_email():  # type: ignore[no-untyped-def]
         if ok:
             db.commit()
             mail.send_soon()
-            flash("Check the new address: the change happens when you open the link we sent.",
-                  "info")  # fmt: skip
+            flash(
+                _("Check the new address: the change happens when you open the link we sent."),
+                "info",
+            )
             return redirect(url_for("accounts.account"))
-        form.password.errors = ["That is not your password."]
+        form.password.errors = [_("That is not your password.")]
     return _account_page(email_form=form), 400
 
 
@@ -287,7 +292,7 @@ def confirm_email_change():  # type: ignore[no-untyped-def]
             db.rollback()
             return render_template("accounts/confirm_email.html", error=str(exc), form=form), 400
         db.commit()
-        flash("Your email address is changed.", "success")
+        flash(_("Your email address is changed."), "success")
         return redirect(url_for("accounts.account"))
     if request.method == "POST":
         abort(400)

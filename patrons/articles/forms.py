@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
@@ -7,27 +8,33 @@ from patrons.articles.corrections import COMMENT_MAX, CONTEXT_MAX, SELECTION_MAX
 
 class CorrectionForm(FlaskForm):
     selection = TextAreaField(
-        "The text that needs correcting",
+        _l("The text that needs correcting"),
         validators=[
-            DataRequired("Quote the text that needs correcting."),
-            Length(max=SELECTION_MAX, message=f"Quote at most {SELECTION_MAX} characters."),
+            DataRequired(_l("Quote the text that needs correcting.")),
+            Length(
+                max=SELECTION_MAX,
+                message=_l("Quote at most %(num)d characters.", num=SELECTION_MAX),
+            ),
         ],
     )
     context = HiddenField(validators=[Optional(), Length(max=CONTEXT_MAX)])
     comment = TextAreaField(
-        "What is wrong, and what should it say?",
+        _l("What is wrong, and what should it say?"),
         validators=[
             Optional(),
-            Length(max=COMMENT_MAX, message=f"Keep the comment under {COMMENT_MAX} characters."),
+            Length(
+                max=COMMENT_MAX,
+                message=_l("Keep the comment under %(num)d characters.", num=COMMENT_MAX),
+            ),
         ],
     )
     email = EmailField(
-        "Your email (optional, if you would like a reply)",
+        _l("Your email (optional, if you would like a reply)"),
         validators=[
             Optional(),
-            Email("That does not look like an email address."),
+            Email(_l("That does not look like an email address.")),
             Length(max=254),
         ],
     )
     # a field people never see: bots fill it in
-    website = StringField("Leave this empty", validators=[Optional()])
+    website = StringField(_l("Leave this empty"), validators=[Optional()])

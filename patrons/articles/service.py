@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -134,14 +135,14 @@ class ArticleDraft:
     updated_at: datetime | None = None
 
 
-def _clean_url(value: str, field: str, label: str, allow_path: bool = False) -> str | None:
+def _clean_url(value: str, field: str, error: str, allow_path: bool = False) -> str | None:
     value = value.strip()
     if not value:
         return None
     if allow_path and safe_next(value, "") == value and len(value) <= 1000:
         return value  # a path on this site, e.g. /static/...
     if not is_http_url(value) or len(value) > 1000:
-        raise ArticleError(f"{label} must be an http(s) address.", field)
+        raise ArticleError(error, field)
     return value
 
 
@@ -149,18 +150,25 @@ def save_article(db: Session, draft: ArticleDraft, article: Article | None = Non
     """Create or update an article from a draft; the body is rendered and sanitised here."""
     title = " ".join(strip_controls(draft.title).split())
     if not title:
-        raise ArticleError("An article needs a title.")
+        raise ArticleError(_("An article needs a title."))
     slug = slugify(draft.slug or title)
     if not slug:
-        raise ArticleError("The slug must contain letters or digits.", "slug")
+        raise ArticleError(_("The slug must contain letters or digits."), "slug")
     other = article_by_slug(db, slug)
     if other is not None and other is not article:
-        raise ArticleError(f"Another article already uses the address /articles/{slug}.", "slug")
+        raise ArticleError(
+            _("Another article already uses the address /articles/%(slug)s.", slug=slug), "slug"
+        )
     # every check before anything is changed: a refused draft leaves the session untouched
     lead_image_url = _clean_url(
-        draft.lead_image_url, "lead_image_url", "The lead image", allow_path=True
+        draft.lead_image_url,
+        "lead_image_url",
+        _("The lead image must be an http(s) address."),
+        allow_path=True,
     )
-    canonical_url = _clean_url(draft.canonical_url, "canonical_url", "The canonical URL")
+    canonical_url = _clean_url(
+        draft.canonical_url, "canonical_url", _("The canonical URL must be an http(s) address.")
+    )
     if article is None:
         article = Article(slug=slug, status="draft")
         db.add(article)

@@ -18,6 +18,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
@@ -171,7 +172,7 @@ def _correction_form(found: Article | None, template: str):  # type: ignore[no-u
                 )  # fmt: skip
                 db.commit()
             if wants_json:
-                return jsonify(ok=True, message="Thank you. Our editors will look at it.")
+                return jsonify(ok=True, message=_("Thank you. Our editors will look at it."))
             return redirect(request.path + "?sent=1", code=303)
         if wants_json:
             return jsonify(ok=False, errors=form.errors), 400

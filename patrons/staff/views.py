@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -75,7 +76,7 @@ def _edit(article: Article | None):  # type: ignore[no-untyped-def]
         else:
             db.commit()
             site.forget_cached()
-            flash(f"Saved “{saved.title}”.", "success")
+            flash(_("Saved “%(title)s”.", title=saved.title), "success")
             return redirect(url_for("staff.edit_article", article_id=saved.id))
     status = 400 if request.method == "POST" else 200
     return render_template("staff/article_form.html", form=form, article=article), status
@@ -89,10 +90,10 @@ def publish_article(article_id: int, action: str):  # type: ignore[no-untyped-de
     (service.publish if action == "publish" else service.unpublish)(article)
     db.commit()
     site.forget_cached()
-    flash(
-        f"“{article.title}” is {'published' if article.is_published else 'a draft again'}.",
-        "success",
-    )
+    if article.is_published:
+        flash(_("“%(title)s” is published.", title=article.title), "success")
+    else:
+        flash(_("“%(title)s” is a draft again.", title=article.title), "success")
     return redirect(url_for("staff.articles"))
 
 
@@ -123,7 +124,13 @@ def handle_correction(suggestion_id: int, status: str):  # type: ignore[no-untyp
         abort(400)
     corrections.handle_suggestion(db, suggestion, status, current_user)
     db.commit()
-    flash(f"Suggestion #{suggestion.id} marked {status}.", "success")
+    # one whole sentence per status, so a translation can inflect the status word
+    done = {
+        "open": _("Suggestion #%(id)s marked open.", id=suggestion.id),
+        "resolved": _("Suggestion #%(id)s marked resolved.", id=suggestion.id),
+        "declined": _("Suggestion #%(id)s marked declined.", id=suggestion.id),
+    }
+    flash(done[status], "success")
     return redirect(safe_next(request.form.get("back"), url_for("staff.correction_list")))
 
 
@@ -136,7 +143,7 @@ def site_texts():  # type: ignore[no-untyped-def]
         site.save_texts(db, changes)
         db.commit()
         site.forget_cached()
-        flash("Saved. Article pages show the new texts now.", "success")
+        flash(_("Saved. Article pages show the new texts now."), "success")
         return redirect(url_for("staff.site_texts"))
     status = 400 if request.method == "POST" else 200
     return render_template("staff/settings.html", form=form), status
