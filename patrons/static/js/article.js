@@ -85,7 +85,7 @@
     button.hidden = false;
     button.addEventListener("click", function () {
       field.select();
-      var done = function () { button.textContent = "Copied"; };
+      var done = function () { button.textContent = button.getAttribute("data-copied") || "Copied"; };
       if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, function () {});
       else { document.execCommand("copy"); done(); }
     });
@@ -137,13 +137,16 @@
     return text.slice(start, end).slice(0, 2000);
   }
 
+  // the page's translated texts, from data-msg-* on the dialog (English if missing)
+  function msg(name, fallback) { return dialog.dataset["msg" + name.charAt(0).toUpperCase() + name.slice(1)] || fallback; }
+
   function openDialog(selectionText, context) {
     form.elements.selection.value = (selectionText || "").slice(0, 1000);
     form.elements.context.value = context || "";
     status.textContent = "";
     fields.hidden = false;
     sendButton.hidden = false;
-    closeButton.textContent = "Cancel";
+    closeButton.textContent = msg("cancel", "Cancel");
     dialog.showModal();
     (selectionText ? form.elements.comment : form.elements.selection).focus();
   }
@@ -174,7 +177,7 @@
     form.reset();
     fields.hidden = true;
     sendButton.hidden = true;
-    closeButton.textContent = "Close";
+    closeButton.textContent = msg("close", "Close");
     closeButton.focus();
   }
 
@@ -183,7 +186,7 @@
     if (sending) return;  // one suggestion per click, however impatient
     sending = true;
     sendButton.disabled = true;
-    status.textContent = "Sending…";
+    status.textContent = msg("sending", "Sending…");
     fetch("/csrf-token", { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (data) {
@@ -203,14 +206,14 @@
         if (result.data.ok) {
           sent(result.data.message);
         } else if (result.response.status === 429) {
-          status.textContent = "Too many suggestions in a short time. Please try again in a minute.";
+          status.textContent = msg("tooMany", "Too many suggestions in a short time. Please try again in a minute.");
         } else {
           var errors = result.data.errors || {};
           var first = Object.keys(errors).map(function (k) { return errors[k][0]; })[0];
-          status.textContent = first || "That could not be sent. Please check the fields and try again.";
+          status.textContent = first || msg("invalid", "That could not be sent. Please check the fields and try again.");
         }
       })
-      .catch(function () { status.textContent = "That could not be sent. Please check your connection."; })
+      .catch(function () { status.textContent = msg("offline", "That could not be sent. Please check your connection."); })
       .then(function () { sending = false; sendButton.disabled = false; });
   });
 })();
