@@ -18,7 +18,7 @@ MAIL_BATCH = 100  # messages per send-mail round
 
 
 def register(app: Flask) -> None:
-    for command in (create_staff, seed_demo, import_feed, send_mail):
+    for command in (create_staff, seed_demo, import_feed, send_mail, sync_stripe):
         app.cli.add_command(command)
 
 
@@ -118,3 +118,27 @@ def send_mail(interval: float | None) -> None:
                 time.sleep(interval)
     except KeyboardInterrupt:
         click.echo("Stopped.")
+
+
+@click.command("sync-stripe")
+@with_appcontext
+def sync_stripe() -> None:
+    """Bring pledges and payments in line with Stripe (after missed webhooks); print the changes."""
+    from patrons import clock
+    from patrons.pledges import sync
+    from patrons.pledges.billing import gateway
+    from patrons.pledges.gateway import GatewayError
+
+    gw = gateway()
+    if gw is None:
+        raise click.ClickException("Stripe is not configured: set STRIPE_SECRET_KEY.")
+    try:
+        changes = sync.sync_stripe(db, gw, now=clock.now())
+    except GatewayError as exc:
+        db.rollback()
+        raise click.ClickException(f"Stripe did not answer: {exc.message}") from exc
+    db.commit()
+    for line in changes:
+        click.echo(line)
+    if not changes:
+        click.echo("Nothing to change.")

@@ -106,9 +106,7 @@ def upgrade() -> None:
             sa.Column("stripe_setup_intent_id", sa.String(length=255), nullable=True)
         )
         batch_op.add_column(
-            sa.Column(
-                "cancel_at_period_end", sa.Boolean(), nullable=False, server_default="0"
-            )
+            sa.Column("cancel_at_period_end", sa.Boolean(), nullable=False, server_default="0")
         )
         batch_op.add_column(sa.Column("cancel_reason", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("card_brand", sa.String(length=32), nullable=True))

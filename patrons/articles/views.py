@@ -108,7 +108,8 @@ def _may_be_signed_in() -> bool:
 
 def _personal_article(slug: str) -> Response:
     found = service.published_article(db, slug) or abort(404)
-    patron = user_is_active_patron(db, current_user.id, clock.now())
+    grace = current_app.config["SETTINGS"].pledge_grace_days
+    patron = user_is_active_patron(db, current_user.id, clock.now(), grace_days=grace)
     g.csp_script_hashes = site.texts().script_hashes()  # the ad tags' inline scripts
     response = make_response(_render_article(found, viewer_is_patron=patron))
     response.cache_control.private = True
@@ -206,11 +207,6 @@ def beacon(article_id: int, kind: str):  # type: ignore[no-untyped-def]
     response.cache_control.no_store = True
     response.headers["X-Robots-Tag"] = "noindex"
     return response
-
-
-@bp.get("/support")
-def support():  # type: ignore[no-untyped-def]
-    return render_template("articles/support.html")
 
 
 @bp.get("/privacy")

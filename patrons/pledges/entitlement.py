@@ -30,11 +30,17 @@ def is_active_patron(
     return False
 
 
-def user_is_active_patron(db: Session, user_id: int, now: datetime) -> bool:
+def user_is_active_patron(
+    db: Session, user_id: int, now: datetime, grace_days: int = GRACE_DAYS
+) -> bool:
+    """Whether any pledge of the reader makes them an active patron now (`PLEDGE_GRACE_DAYS`
+    is passed in by callers from the settings)."""
     paid = exists().where(Payment.pledge_id == Pledge.id, Payment.status == "paid")
     rows = db.execute(
         select(Pledge.status, Pledge.current_period_end, paid.label("paid")).where(
             Pledge.user_id == user_id
         )
     )
-    return any(is_active_patron(r.status, r.paid, r.current_period_end, now) for r in rows)
+    return any(
+        is_active_patron(r.status, r.paid, r.current_period_end, now, grace_days) for r in rows
+    )

@@ -228,7 +228,12 @@ def send_invoice_mail(db: Session, pledge: Pledge, effect: InvoiceEffect, *, now
         return
     payment = effect.payment
     if effect.newly_paid and payment.receipt_sent_at is None:
-        first = pledge.started_at == payment.paid_at
+        # the first is the one no other paid invoice of the pledge came before (not "paid at
+        # the pledge's start": two invoices can be paid within one second)
+        earlier = select(Payment.id).where(
+            Payment.pledge_id == pledge.id, Payment.id != payment.id, Payment.paid_at.is_not(None)
+        )
+        first = db.scalar(earlier.limit(1)) is None
         mail.queue_message(
             db,
             user.email,
