@@ -8,12 +8,18 @@ from datetime import timedelta
 from functools import cache as memoize
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from babel.support import NullTranslations
 from flask import Flask, Response, abort, g, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask_babel import get_translations
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from patrons import db, extensions
@@ -73,7 +79,7 @@ def reject_nul_bytes() -> None:
         abort(404)
     values = request.args.values() if request.method == "GET" else request.values.values()
     if any("\x00" in value for value in values):
-        abort(400, "Text may not contain NUL characters.")
+        abort(400, _("Text may not contain NUL characters."))
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
@@ -85,9 +91,38 @@ def register_extensions(app: Flask, settings: Settings) -> None:
         default_locale="en",
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
+    install_template_gettext(app)
     from patrons.accounts import auth
 
     auth.init_login(app)
+
+
+def _translations() -> NullTranslations:
+    """Flask-Babel's translations for this context, looked up once per context, not per string.
+
+    Flask-Babel finds them anew for every string (three context lookups, some 20 µs, a
+    noticeable share of an article page's render). The copy is kept where Flask-Babel's own
+    force_locale() and refresh() reset it, so switching the locale still works.
+    """
+    if not g:
+        return get_translations()  # no app context: Flask-Babel's null translations
+    state = g.get("_flask_babel")
+    cached = getattr(state, "babel_translations", None)
+    if cached is None:
+        cached = get_translations()
+        g._flask_babel.babel_translations = cached  # get_translations() created the namespace
+    return cached
+
+
+def install_template_gettext(app: Flask) -> None:
+    """Templates' _(), gettext() and {% trans %}: Flask-Babel's, with the lookup above."""
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
 
 
 def register_blueprints(app: Flask) -> None:
@@ -95,18 +130,28 @@ def register_blueprints(app: Flask) -> None:
     from patrons.articles.views import bp as articles_bp
     from patrons.health import bp as health_bp
     from patrons.staff import bp as staff_bp
+    from patrons.staff import simulate  # noqa: F401  (offline-only routes on staff_bp)
 
     for blueprint in (articles_bp, accounts_bp, staff_bp, health_bp):
         app.register_blueprint(blueprint)
+    from patrons.pledges.webhooks import bp as stripe_bp  # POST /stripe/webhook
+
+    app.register_blueprint(stripe_bp)
+    from patrons.pledges.views import bp as pledges_bp  # /support, /pledge
+
+    app.register_blueprint(pledges_bp)
+
 
 
 def register_error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]
-        message = "This form has expired or was sent from elsewhere. Reload the page and try again."
+        message = _(
+            "This form has expired or was sent from elsewhere. Reload the page and try again."
+        )
         if request.accept_mimetypes.best == "application/json":
             return jsonify(ok=False, message=message), 400
-        return _error_page(400, "The form could not be accepted", message)
+        return _error_page(400, _("The form could not be accepted"), message)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
@@ -125,15 +170,28 @@ def register_error_pages(app: Flask) -> None:
 
 
 ERROR_TEXT = {
-    404: "We could not find that page. It may have moved, or the address may be mistyped.",
-    500: "Something went wrong on our side. It has been logged; please try again in a moment.",
-    429: "Too many attempts in a short time. Please wait a minute and try again.",
-    413: "What you sent is too large.",
+    404: _l("We could not find that page. It may have moved, or the address may be mistyped."),
+    500: _l("Something went wrong on our side. It has been logged; please try again in a moment."),
+    429: _l("Too many attempts in a short time. Please wait a minute and try again."),
+    413: _l("What you sent is too large."),
+}
+# Werkzeug's names of the errors this app raises, for the error page's heading
+ERROR_TITLES = {
+    400: _l("Bad Request"),
+    403: _l("Forbidden"),
+    404: _l("Not Found"),
+    405: _l("Method Not Allowed"),
+    413: _l("Request Entity Too Large"),
+    429: _l("Too Many Requests"),
+    500: _l("Internal Server Error"),
+    503: _l("Service Unavailable"),
 }
 
 
 def _error_page(code: int, title: str, message: str):  # type: ignore[no-untyped-def]
-    text = ERROR_TEXT.get(code) if code in (404, 500, 429, 413) else message
+    text = str(ERROR_TEXT[code]) if code in (404, 500, 429, 413) else message
+    if code in ERROR_TITLES and title == HTTP_STATUS_CODES.get(code):
+        title = str(ERROR_TITLES[code])
     headers = {"Cache-Control": "no-store"}
     try:
         body = render_template("errors/error.html", code=code, title=title, message=text)
@@ -156,7 +214,10 @@ def register_security_headers(app: Flask) -> None:
         headers = response.headers
         if "Content-Security-Policy" not in headers:
             hashes = tuple(g.get("csp_script_hashes", ()))
-            headers["Content-Security-Policy"] = content_security_policy(settings, hashes)
+            stripe = bool(g.get("csp_stripe"))  # a page with the card form (pledges/views.py)
+            headers["Content-Security-Policy"] = content_security_policy(
+                settings, hashes, stripe=stripe
+            )
         for name, value in fixed:
             headers[name] = value
         return response
@@ -176,20 +237,36 @@ def security_headers(settings: Settings) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
+def stripe_origins(settings: Settings) -> tuple[str, str, str]:
+    """(script-src, connect-src, frame-src) additions for Stripe.js: Stripe's own hosts, or
+    localstripe's origin offline (its fake Stripe.js is served and talks from there)."""
+    if settings.stripe_api_base:
+        parts = urlsplit(settings.stripe_api_base)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        return origin, origin, origin
+    return ("https://js.stripe.com", "https://api.stripe.com",
+            "https://js.stripe.com https://hooks.stripe.com")  # fmt: skip
+
+
 @lru_cache(maxsize=64)
-def content_security_policy(settings: Settings, script_hashes: tuple[str, ...] = ()) -> str:
-    """No inline scripts: the site's own JS is in files; ad tags' inline scripts go in by hash."""
+def content_security_policy(
+    settings: Settings, script_hashes: tuple[str, ...] = (), *, stripe: bool = False
+) -> str:
+    """No inline scripts: the site's own JS is in files; ad tags' inline scripts go in by hash.
+    `stripe`: also allow Stripe.js (only on the pages with a card form)."""
     ad_hosts = " ".join(settings.ad_hosts)
     hashes = " ".join(f"'{h}'" for h in script_hashes)
-    script_src = " ".join(x for x in ("'self'", ad_hosts, hashes) if x)
+    js, api, frames = stripe_origins(settings) if stripe else ("", "", "")
+    script_src = " ".join(x for x in ("'self'", ad_hosts, js, hashes) if x)
+    frame_src = " ".join(x for x in (ad_hosts, frames) if x)
     directives = [
         "default-src 'self'",
         f"script-src {script_src}",
         "style-src 'self'",
         "img-src 'self' https:",
         "font-src 'self'",
-        f"connect-src 'self' {ad_hosts}".strip(),
-        f"frame-src {ad_hosts}" if ad_hosts else "frame-src 'none'",
+        " ".join(x for x in ("connect-src 'self'", ad_hosts, api) if x),
+        f"frame-src {frame_src}" if frame_src else "frame-src 'none'",
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",

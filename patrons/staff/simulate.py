@@ -1,0 +1,79 @@
+"""Staff's demo-only actions with the offline Stripe: "next month" and "a failed renewal".
+
+localstripe never moves time, so nothing renews unless asked. These routes exist only
+offline (STRIPE_API_BASE set): with real keys every one of them is a 404. The staff check
+is the blueprint's own (patrons/staff/__init__.py).
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from patrons.db import session as db
+from patrons.models import Pledge, User
+from patrons.models.pledges import ENDED_STATUSES
+from patrons.pledges import service
+from patrons.pledges.billing import gateway
+from patrons.pledges.gateway import Gateway, GatewayError
+from patrons.staff import bp
+from patrons.staff.forms import ActionForm
+
+
+def _offline_gateway() -> Gateway:
+    gw = gateway()
+    if gw is None or not gw.offline:
+        abort(404)
+    return gw
+
+
+@bp.get("/simulate")
+def simulate():  # type: ignore[no-untyped-def]
+    _offline_gateway()
+    rows = db.execute(
+        select(Pledge, User.email)
+        .outerjoin(User, Pledge.user_id == User.id)
+        .where(Pledge.status.not_in(ENDED_STATUSES), Pledge.stripe_subscription_id.is_not(None))
+        .order_by(Pledge.id.desc())
+        .limit(500)
+    ).all()
+    return render_template("staff/simulate.html", rows=rows, form=ActionForm())
+
+
+@bp.post("/simulate/renewal")
+def simulate_renewal():  # type: ignore[no-untyped-def]
+    gw = _offline_gateway()
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        count = service.simulate_renewals(db, gw)
+    except GatewayError as exc:
+        db.rollback()
+        flash(exc.message, "error")
+    else:
+        db.commit()
+        flash(_("Next month simulated: %(count)d active pledges renewed.", count=count), "success")
+    return redirect(url_for("staff.simulate"), code=303)
+
+
+@bp.post("/simulate/failed-renewal/<int:pledge_id>")
+def simulate_failed_renewal(pledge_id: int):  # type: ignore[no-untyped-def]
+    gw = _offline_gateway()
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        pledge = service.simulate_failed_renewal(db, gw, pledge_id)
+    except service.PledgeError as exc:
+        db.rollback()
+        if exc.status == 404:
+            abort(404)
+        flash(exc.message, "error")
+    except GatewayError as exc:
+        db.rollback()
+        flash(exc.message, "error")
+    else:
+        db.commit()
+        flash(_("A failed renewal was simulated: pledge %(id)d is now %(status)s.",
+                id=pledge.id, status=pledge.status), "success")  # fmt: skip
+    return redirect(url_for("staff.simulate"), code=303)
