@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -195,14 +196,20 @@ def export_data(db: Session, user: User) -> dict[str, object]:
     }
 
 
-def delete_account(db: Session, user: User, password: str) -> bool:
+def delete_account(
+    db: Session, user: User, password: str, before_erase: Callable[[], None] | None = None
+) -> bool:
     """Erase the account if `password` is right.
 
-    Sessions go with it; pledges and payments stay for the books, without identity
-    (their user_id becomes NULL); mail queued for or sent to the address is deleted.
+    `before_erase` runs once the password is checked and may refuse by raising (the open
+    pledge is stopped at Stripe there). Sessions go with the account; pledges and payments
+    stay for the books, without identity (their user_id becomes NULL); mail queued for or
+    sent to the address is deleted.
     """
     if not verify_password(user.password_hash, password):
         return False
+    if before_erase is not None:
+        before_erase()
     db.execute(delete(OutboundEmail).where(OutboundEmail.to_address == user.email))
     db.execute(update(Pledge).where(Pledge.user_id == user.id).values(user_id=None))
     db.delete(user)

@@ -32,6 +32,8 @@ from patrons.accounts.forms import (
 )
 from patrons.db import session as db
 from patrons.extensions import limiter
+from patrons.pledges import service as pledge_service
+from patrons.pledges.billing import gateway
 from patrons.urls import safe_next
 
 bp = Blueprint("accounts", __name__)
@@ -248,14 +250,32 @@ def export():  # type: ignore[no-untyped-def]
 def delete_account():  # type: ignore[no-untyped-def]
     form = DeleteAccountForm()
     if form.validate_on_submit():
-        if service.delete_account(db, current_user, form.password.data or ""):
+        user_id = current_user.id
+
+        def stop_pledge() -> None:
+            pledge_service.end_for_erasure(db, gateway(), user_id)
+
+        try:
+            deleted = service.delete_account(
+                db, current_user, form.password.data or "", before_erase=stop_pledge
+            )
+        except pledge_service.PledgeError as exc:
+            db.rollback()
+            form.password.errors = [exc.message]
+            return _delete_page(form), exc.status
+        if deleted:
             auth.sign_out(db)
             db.commit()
             flash(_("Your account is deleted. Thank you for reading us."), "info")
             return redirect(url_for("articles.index"))
         form.password.errors = [_("That is not your password.")]
-    status = 400 if request.method == "POST" else 200
-    return render_template("accounts/delete.html", form=form), status
+    return _delete_page(form), 400 if request.method == "POST" else 200
+
+
+def _delete_page(form: DeleteAccountForm) -> str:
+    pledge = pledge_service.open_pledge(db, current_user.id)
+    open_pledge = pledge if pledge is not None and pledge.stripe_subscription_id else None
+    return render_template("accounts/delete.html", form=form, open_pledge=open_pledge)
 
 
 @bp.post("/account/email")
