@@ -254,7 +254,7 @@ def test_failed_3d_secure_says_so_and_a_second_try_works(reader: Reader, db: Ses
         {"currency": ["EUR"], "amount": {"value": 500}},
     ],
 )
-def test_a_tampered_amount_or_plan_is_refused_and_creates_nothing(
+def test_threat_10_a_tampered_amount_or_plan_is_refused_and_creates_nothing(
     reader: Reader, db: Session, localstripe: str, body: dict[str, Any]
 ) -> None:
     body = {"attempt": "try", **body}
@@ -286,7 +286,27 @@ def test_json_steps_need_the_csrf_header(reader: Reader) -> None:
 # -- a double click, two tabs, a retry (threat 12) -----------------------------------------------
 
 
-def test_ten_concurrent_starts_make_one_customer_and_one_pledge(
+def test_threat_11_another_readers_or_a_made_up_setup_intent_entitles_nobody(
+    app: Flask, db: Session, localstripe: str
+) -> None:
+    """The card step's result is checked on the server: a SetupIntent must be the one this
+    reader's own pledge opened, whatever id the browser sends."""
+    victim = Reader(app, make_user(db, email="victim@example.org"), localstripe)
+    thief = Reader(app, make_user(db, email="thief@example.org"), localstripe)
+    victims_setup = victim.confirm_card(victim.start().get_json()["client_secret"])
+    assert thief.start().status_code == 200  # the thief has a pending pledge of their own
+    for setup_id in (victims_setup, "seti_made_up", "seti_" + "x" * 300):
+        answer = thief.post("/pledge/subscribe", {"setup_intent": setup_id})
+        assert 400 <= answer.status_code < 500, (setup_id, answer.get_json())
+    assert [p.status for p in pledges_of(db, thief.user)] == ["pending"]
+    assert db.scalar(select(func.count()).select_from(Payment)) == 0
+    # the victim's own card step still completes, once
+    done = victim.post("/pledge/subscribe", {"setup_intent": victims_setup})
+    assert done.get_json()["status"] == "active"
+    assert [p.status for p in pledges_of(db, victim.user)] == ["active"]
+
+
+def test_threat_12_ten_concurrent_starts_make_one_customer_and_one_pledge(
     app: Flask, db: Session, localstripe: str
 ) -> None:
     user = make_user(db)
