@@ -547,17 +547,23 @@ def give_up(db: Session, gw: Gateway, pledge: Pledge, sub: Subscription | None =
         except GatewayError as exc:
             raise _failure(exc) from exc
 
-    def write(session: Session) -> None:
-        stored = session.get(Pledge, pledge.id, populate_existing=True)
-        if stored is None:
-            return
-        if sub is not None:
-            records.apply_subscription(session, sub, now=clock.now(), source="reader")
-        if stored.status not in ENDED_STATUSES:
-            records.set_status(session, stored, "abandoned", now=clock.now(), source="reader")
-        stored.ended_at = stored.ended_at or clock.now()
+    _store(db, lambda session: _record_end(session, pledge.id, sub, "abandoned"))
 
-    _store(db, write)
+
+def _record_end(
+    session: Session, pledge_id: int, sub: Subscription | None, status: str, reason: str = ""
+) -> None:
+    """Write down that the reader's pledge ended: Stripe's last word on it when there is
+    one, else `status`; the end time, and the reason unless one was given already."""
+    stored = session.get(Pledge, pledge_id, populate_existing=True)
+    if stored is None:
+        return
+    if sub is not None:
+        records.apply_subscription(session, sub, now=clock.now(), source="reader")
+    if stored.status not in ENDED_STATUSES:
+        records.set_status(session, stored, status, now=clock.now(), source="reader")
+    stored.ended_at = stored.ended_at or clock.now()
+    stored.cancel_reason = stored.cancel_reason or reason or None
 
 
 def end_for_erasure(db: Session, gw: Gateway | None, user_id: int) -> None:
@@ -577,15 +583,7 @@ def end_for_erasure(db: Session, gw: Gateway | None, user_id: int) -> None:
         sub = gw.cancel_now(pledge.stripe_subscription_id)
     except GatewayError as exc:
         raise PledgeError(_cannot_stop_message(), 503) from exc
-    stored = db.get(Pledge, pledge.id, populate_existing=True)
-    if stored is None:
-        return
-    if sub is not None:
-        records.apply_subscription(db, sub, now=clock.now(), source="reader")
-    if stored.status not in ENDED_STATUSES:
-        records.set_status(db, stored, "canceled", now=clock.now(), source="reader")
-    stored.ended_at = stored.ended_at or clock.now()
-    stored.cancel_reason = stored.cancel_reason or "account deleted"
+    _record_end(db, pledge.id, sub, "canceled", "account deleted")
 
 
 def _cannot_stop_message() -> str:
