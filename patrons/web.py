@@ -166,7 +166,7 @@ def register_error_pages(app: Flask) -> None:
         sess = g.pop("db_session", None)
         if sess is not None:
             sess.close()
-        return _error_page(500, InternalServerError.name, "")
+        return _error_page(500, InternalServerError().name, "")
 
 
 ERROR_TEXT = {

@@ -61,6 +61,7 @@ def test_500_is_friendly_and_leaks_nothing(settings, method, caplog):
     assert response.status_code == 500
     html = response.get_data(as_text=True)
     assert "Something went wrong on our side" in html
+    assert "<title>Internal Server Error" in html and "property object" not in html
     assert_site_look(html)
     assert_no_leak(html)
     assert response.headers["Cache-Control"] == "no-store"

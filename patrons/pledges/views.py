@@ -173,7 +173,10 @@ def _json_error(message: str, status: int) -> tuple[Any, int]:
 
 
 def _payload() -> dict[str, Any]:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)  # `silent` covers ValueError, not this:
+    except RecursionError:  # JSON nested deeper than Python's recursion limit
+        return {}  # answered like any body without the fields: a clear 4xx
     if isinstance(data, dict):
         return data
     return request.form.to_dict()
