@@ -13,6 +13,7 @@ import pytest
 from patrons import extensions
 from tests.conftest import csrf_token, login, make_settings
 from tests.factories import PASSWORD, make_user
+from tests.fuzzing import CommittedWrites, row_counts
 from tests.helpers import cookie_flags, extra_app, set_cookies, settings_from
 from tests.test_access_matrix import (  # noqa: F401  (world: the fixture)
     CSRF_EXEMPT,
@@ -23,7 +24,6 @@ from tests.test_access_matrix import (  # noqa: F401  (world: the fixture)
     url_for_rule,
     world,
 )
-from tests.test_fuzz_forms import CommittedWrites, row_counts
 
 OPEN_REDIRECTS = [
     "//evil.example", "/\\evil.example", "\\\\evil.example", "https:evil.example",
