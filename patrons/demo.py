@@ -14,6 +14,7 @@ from patrons import clock
 from patrons.accounts import auth
 from patrons.articles import service
 from patrons.models import Round, Topic
+from patrons.voting import demo as voting_demo
 
 DEMO_STAFF_EMAIL = "staff@example.org"
 DEMO_STAFF_PASSWORD = "demo-staff-password"  # noqa: S105  (demo only; seed-demo refuses production)
@@ -52,6 +53,7 @@ def seed(db: Session) -> str:
         if db.scalar(select(Topic).where(Topic.title == title)) is None:
             db.add(Topic(title=title, description=description, status="in_round", round=demo_round))
             created.append(f"topic “{title}”")
+    voting_demo.seed(db, now, created)  # a closed round with covered topics, a proposal
     if not created:
         return "Demo data already loaded; nothing to do."
     return "Created:\n  " + "\n  ".join(created)

@@ -131,6 +131,7 @@ def register_blueprints(app: Flask) -> None:
     from patrons.health import bp as health_bp
     from patrons.staff import bp as staff_bp
     from patrons.staff import simulate  # noqa: F401  (offline-only routes on staff_bp)
+    from patrons.voting import staff_views  # noqa: F401  (voting's staff routes on staff_bp)
 
     for blueprint in (articles_bp, accounts_bp, staff_bp, health_bp):
         app.register_blueprint(blueprint)
@@ -140,7 +141,9 @@ def register_blueprints(app: Flask) -> None:
     from patrons.pledges.views import bp as pledges_bp  # /support, /pledge
 
     app.register_blueprint(pledges_bp)
+    from patrons.voting.views import bp as voting_bp  # /topics
 
+    app.register_blueprint(voting_bp)
 
 
 def register_error_pages(app: Flask) -> None:

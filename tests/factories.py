@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from patrons import clock
 from patrons.accounts.passwords import hash_password
 from patrons.articles import service
-from patrons.models import Article, Payment, Pledge, User
+from patrons.models import Article, Payment, Pledge, Round, Topic, User
 
 _seq = itertools.count(1)
 PASSWORD = "correct horse battery staple"
@@ -87,3 +87,35 @@ def make_patron(db: Session, status: str = "active", paid: bool = True, **kw: ob
         )
     db.commit()
     return user
+
+
+def make_round(
+    db: Session,
+    title: str = "What should we cover next?",
+    opens_in_days: float = -1,
+    closes_in_days: float = 7,
+    topics: tuple[str, ...] = (),
+    **kw: object,
+) -> Round:
+    """A voting round (open now by default) with topics in it."""
+    now = clock.now()
+    found = Round(
+        title=title,
+        opens_at=now + timedelta(days=opens_in_days),
+        closes_at=now + timedelta(days=closes_in_days),
+        **kw,
+    )
+    db.add(found)
+    db.flush()
+    for topic_title in topics:
+        db.add(Topic(round_id=found.id, title=topic_title, status="in_round", created_at=now))
+    db.commit()
+    return found
+
+
+def make_proposal(db: Session, user: User | None = None, title: str = "Bus routes") -> Topic:
+    topic = Topic(title=title, status="proposed", created_at=clock.now(),
+                  proposed_by_id=user.id if user else None)  # fmt: skip
+    db.add(topic)
+    db.commit()
+    return topic

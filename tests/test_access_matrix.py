@@ -112,6 +112,24 @@ EXPECTED: dict[str, dict[str, dict[str, Expect]]] = {
     "staff.members": {"GET": staff_only(200)},
     "staff.handle_correction": {"POST": staff_only(302)},
     "staff.site_texts": {"GET": staff_only(200), "POST": staff_only(302)},
+    # voting: this world has no round or topic, so a URL naming one is a 404 for whoever
+    # may reach the view (the integer arguments are filled with the article's id)
+    "voting.topics": {"GET": same(200)},
+    "voting.past_rounds": {"GET": same(200)},
+    "voting.round_page": {"GET": same(404)},
+    "voting.vote": {"POST": signed_in_only(404)},
+    "voting.withdraw": {"POST": signed_in_only(404)},
+    "voting.propose": {"POST": signed_in_only(400)},  # no title
+    "staff.voting": {"GET": staff_only(200)},
+    "staff.new_round": {"GET": staff_only(200), "POST": staff_only(400)},
+    "staff.voting_round": {"GET": staff_only(404), "POST": staff_only(404)},
+    "staff.add_topic": {"POST": staff_only(404)},
+    "staff.close_round": {"POST": staff_only(404)},
+    "staff.round_csv": {"GET": staff_only(404)},
+    "staff.proposals": {"GET": staff_only(200)},
+    "staff.moderate_topic": {"POST": staff_only(404)},
+    "staff.topic_status": {"POST": staff_only(404)},
+    "staff.link_article": {"POST": staff_only(404)},
     # offline Stripe only: 404 for staff too while no offline Stripe is configured
     "staff.simulate": {"GET": staff_only(404)},
     "staff.simulate_renewal": {"POST": staff_only(404)},

@@ -57,7 +57,15 @@ from patrons.articles import corrections
 from patrons.config import Settings
 from patrons.models import User
 from tests.conftest import csrf_token, login, make_settings
-from tests.factories import PASSWORD, make_article, make_patron, make_staff, make_user
+from tests.factories import (
+    PASSWORD,
+    make_article,
+    make_patron,
+    make_proposal,
+    make_round,
+    make_staff,
+    make_user,
+)
 from tests.fuzzing import (
     CHEAP_HASHING,
     EXAMPLES,
@@ -120,9 +128,28 @@ FIELDS = {
         "ad_slot_body",
         "ad_slot_aside",
     ],  # fmt: skip
+    # voting (patrons/voting): a vote names a topic in the URL and nothing else
+    "voting.vote": ["user_id", "patron_id", "round_id", "topic_id"],
+    "voting.withdraw": ["user_id", "patron_id", "round_id", "topic_id"],
+    "voting.propose": ["title", "description", "user_id", "proposed_by_id", "status"],
+    "staff.new_round": [
+        "title",
+        "introduction",
+        "opens_at",
+        "closes_at",
+        "votes_per_patron",
+        "live_counts",
+    ],  # fmt: skip
+    "staff.add_topic": ["title", "description", "status", "round_id"],
+    "staff.close_round": [],
+    "staff.moderate_topic": ["round_id", "into_topic_id", "reason", "back"],
+    "staff.topic_status": ["status"],
+    "staff.link_article": ["article"],
 }
 FIELDS["staff.edit_article"] = FIELDS["staff.new_article"]
+FIELDS["staff.voting_round"] = FIELDS["staff.new_round"]
 ROLE = {name: "staff" for name in FIELDS if name.startswith("staff.")}
+ROLE.update(dict.fromkeys(["voting.vote", "voting.withdraw", "voting.propose"], "patron"))
 ROLE.update(
     dict.fromkeys(
         [
@@ -170,6 +197,31 @@ def test_every_post_rule_is_fuzzed(app: Flask) -> None:
     assert posts == fuzzed, {"not fuzzed": sorted(posts - fuzzed), "gone": sorted(fuzzed - posts)}
 
 
+def _voting_state(db: Session, patron_id: int) -> dict[str, dict[str, object]]:
+    """An open round (the patron backs one topic), a closed one with a chosen topic, a
+    proposal: the URL arguments of the voting routes."""
+    from patrons.models import Vote
+
+    open_round = make_round(db, topics=("Rivers", "Schools"))
+    closed = make_round(db, opens_in_days=-9, closes_in_days=-2, topics=("Ferries", "Silos"))
+    closed.topics[0].status = "chosen"
+    db.add(Vote(user_id=patron_id, topic_id=open_round.topics[1].id, round_id=open_round.id,
+                created_at=open_round.opens_at))  # fmt: skip
+    proposal = make_proposal(db, title="Wells")
+    db.commit()
+    in_open = {"round_id": open_round.id}
+    return {
+        "voting.vote": {"topic_id": open_round.topics[0].id},
+        "voting.withdraw": {"topic_id": open_round.topics[1].id},
+        "staff.voting_round": in_open,
+        "staff.add_topic": in_open,
+        "staff.close_round": in_open,
+        "staff.moderate_topic": {"topic_id": proposal.id, "action": "decline"},
+        "staff.topic_status": {"topic_id": closed.topics[1].id},
+        "staff.link_article": {"topic_id": closed.topics[0].id},
+    }
+
+
 def _target(app: Flask, db: Session, endpoint: str) -> tuple[str, str]:
     """The URL to fuzz and the role to sign in as, with the state the view needs."""
     from flask import url_for
@@ -178,10 +230,11 @@ def _target(app: Flask, db: Session, endpoint: str) -> tuple[str, str]:
     suggestion = corrections.suggest_correction(db, article, "a", "", "b", None)
     db.commit()
     member = make_user(db, email="member@example.org")
-    make_patron(db)
+    patron = make_patron(db, email="patron@example.org")
     make_staff(db)
+    voting = _voting_state(db, patron.id)
     with app.test_request_context():
-        values: dict[str, object] = {}
+        values: dict[str, object] = dict(voting.get(endpoint, {}))
         if endpoint == "articles.suggest_correction":
             values = {"slug": "story"}
         elif endpoint in ("staff.edit_article", "staff.publish_article"):
@@ -204,7 +257,11 @@ def _target(app: Flask, db: Session, endpoint: str) -> tuple[str, str]:
 def test_fuzz_form(app: Flask, db: Session, endpoint: str) -> None:
     url, role = _target(app, db, endpoint)
     client = app.test_client()
-    emails = {"member": "member@example.org", "staff": "editor@example.org"}
+    emails = {
+        "member": "member@example.org",
+        "patron": "patron@example.org",
+        "staff": "editor@example.org",
+    }
 
     def sign_in() -> str:
         if role != "anonymous":

@@ -27,6 +27,7 @@ REQUIRED_UNIQUE = {
     ("billing_customers", "stripe_customer_id"),
     ("billing_customers", "user_id"),
     ("stripe_events", "id"),
+    ("votes", "user_id,topic_id"),  # one vote per patron and topic
 }
 
 
@@ -67,24 +68,20 @@ def table_names(url: str) -> set[str]:
 
 
 def unique_columns(url: str) -> set[tuple[str, str]]:
-    """(table, column) pairs a single-column primary key, UNIQUE constraint or unique index
-    covers."""
+    """(table, "column[,column…]") for every primary key, UNIQUE constraint and unique
+    index."""
     found = set()
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             insp = inspect(conn)
             for table in insp.get_table_names():
-                pk = insp.get_pk_constraint(table)["constrained_columns"]
-                if len(pk) == 1:
-                    found.add((table, pk[0]))
-                for uq in insp.get_unique_constraints(table):
-                    if len(uq["column_names"]) == 1:
-                        found.add((table, uq["column_names"][0]))
-                for ix in insp.get_indexes(table):
-                    columns = ix["column_names"]
-                    if ix["unique"] and len(columns) == 1 and columns[0] is not None:
-                        found.add((table, columns[0]))
+                keys = [insp.get_pk_constraint(table)["constrained_columns"]]
+                keys += [uq["column_names"] for uq in insp.get_unique_constraints(table)]
+                keys += [ix["column_names"] for ix in insp.get_indexes(table) if ix["unique"]]
+                for columns in keys:
+                    if columns and None not in columns:  # None: an expression index
+                        found.add((table, ",".join(columns)))
     finally:
         engine.dispose()
     return found

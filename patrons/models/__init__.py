@@ -12,7 +12,7 @@ from patrons.models.pledges import (
     StripeEvent,
 )
 from patrons.models.site import SiteSetting
-from patrons.models.voting import Round, Topic
+from patrons.models.voting import Round, Topic, TopicArticle, Vote
 
 __all__ = [
     "Article",
@@ -29,6 +29,8 @@ __all__ = [
     "StripeEvent",
     "Tag",
     "Topic",
+    "TopicArticle",
     "User",
     "UserSession",
+    "Vote",
 ]

@@ -14,9 +14,10 @@ from flask_babel import gettext as _
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from patrons import mail
+from patrons import clock, mail
 from patrons.models import BillingCustomer, Payment, Pledge, PledgeStatusChange, User
 from patrons.pledges.gateway import Charge, Invoice, Subscription, parse_plan_id
+from patrons.voting.service import withdraw_votes_of_user
 
 # Payment statuses a later, older-looking snapshot must not undo.
 _SETTLED = frozenset({"paid", "refunded", "partially_refunded", "disputed"})
@@ -217,6 +218,10 @@ def apply_charge(db: Session, charge: Charge, *, disputed: bool = False) -> Paym
         payment.status = "refunded"
     elif payment.amount_refunded > 0 and payment.status != "disputed":
         payment.status = "partially_refunded"
+    if payment.status in ("refunded", "disputed"):  # money taken back: so are the votes
+        pledge = db.get(Pledge, payment.pledge_id)
+        if pledge is not None and pledge.user_id is not None:
+            withdraw_votes_of_user(db, pledge.user_id, clock.now())
     return payment
 
 
