@@ -2,13 +2,14 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
-    IntegerField,
     RadioField,
     StringField,
     TextAreaField,
     URLField,
 )
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
+
+from patrons.formfields import SmallIntegerField
 
 
 class TagsField(StringField):
@@ -74,7 +75,7 @@ class SiteTextsForm(FlaskForm):
     banner_thanks = TextAreaField(
         _l("Thank-you shown to patrons instead"), validators=[DataRequired(), Length(max=500)]
     )
-    banner_dismiss_days = IntegerField(
+    banner_dismiss_days = SmallIntegerField(
         _l("Days a dismissed banner stays hidden"), validators=[NumberRange(0, 365)]
     )
     notice_heading = StringField(
@@ -83,7 +84,7 @@ class SiteTextsForm(FlaskForm):
     notice_text = TextAreaField(
         _l("Ad-blocker notice text"), validators=[DataRequired(), Length(max=1000)]
     )
-    notice_dismiss_days = IntegerField(
+    notice_dismiss_days = SmallIntegerField(
         _l("Days a dismissed notice stays hidden"), validators=[NumberRange(0, 365)]
     )
     reprint_policy = TextAreaField(

@@ -8,7 +8,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
-    IntegerField,
     SelectField,
     StringField,
     TextAreaField,
@@ -16,6 +15,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
+from patrons.formfields import SmallIntegerField
 from patrons.voting.service import (
     DESCRIPTION_MAX,
     REASON_MAX,
@@ -53,7 +53,7 @@ class RoundForm(FlaskForm):
         _l("Closes (UTC)"), format="%Y-%m-%dT%H:%M", validators=[InputRequired()],
         description=_l("The round closes by itself at this time and its results are frozen."),
     )  # fmt: skip
-    votes_per_patron = IntegerField(
+    votes_per_patron = SmallIntegerField(
         _l("Votes per patron"), default=3,
         validators=[InputRequired(), NumberRange(1, VOTES_PER_PATRON_MAX)],
     )  # fmt: skip
@@ -65,7 +65,7 @@ class ApproveForm(FlaskForm):
 
 
 class MergeForm(FlaskForm):
-    into_topic_id = IntegerField(
+    into_topic_id = SmallIntegerField(
         _l("Duplicate of topic number"), validators=[InputRequired(), NumberRange(1, 2**31 - 1)]
     )
 

@@ -573,3 +573,18 @@ def test_posts_without_a_csrf_token_are_refused_and_change_nothing(staff_client,
     handled = db.get(CorrectionSuggestion, suggestion.id)
     assert handled is not None and handled.status == "open"
     assert count(db, SiteSetting) == 0
+
+
+def test_a_number_past_a_floats_range_is_a_form_error_not_a_500(client, db):
+    """WTForms' NumberRange raises OverflowError on ints of 309+ digits (found by fuzzing)."""
+    from tests.conftest import csrf_token, login
+    from tests.factories import PASSWORD, make_staff
+
+    staff = make_staff(db)
+    login(client, staff.email, PASSWORD)
+    response = client.post(
+        "/staff/settings",
+        data={"notice_dismiss_days": "2" * 400, "csrf_token": csrf_token(client)},
+    )
+    assert response.status_code == 400
+    assert "That number is too large." in response.get_data(as_text=True)
