@@ -14,6 +14,7 @@ from patrons import clock
 from patrons.accounts import auth
 from patrons.articles import service
 from patrons.models import Round, Topic
+from patrons.reports import demo as reports_demo
 from patrons.voting import demo as voting_demo
 
 DEMO_STAFF_EMAIL = "staff@example.org"
@@ -54,6 +55,7 @@ def seed(db: Session) -> str:
             db.add(Topic(title=title, description=description, status="in_round", round=demo_round))
             created.append(f"topic “{title}”")
     voting_demo.seed(db, now, created)  # a closed round with covered topics, a proposal
+    reports_demo.seed(db, now, created)  # a year of patrons, payments and counters
     if not created:
         return "Demo data already loaded; nothing to do."
     return "Created:\n  " + "\n  ".join(created)

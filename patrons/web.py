@@ -129,6 +129,7 @@ def register_blueprints(app: Flask) -> None:
     from patrons.accounts.views import bp as accounts_bp
     from patrons.articles.views import bp as articles_bp
     from patrons.health import bp as health_bp
+    from patrons.reports import views as reports_views  # noqa: F401  (reports on staff_bp)
     from patrons.staff import bp as staff_bp
     from patrons.staff import simulate  # noqa: F401  (offline-only routes on staff_bp)
     from patrons.voting import staff_views  # noqa: F401  (voting's staff routes on staff_bp)

@@ -130,6 +130,12 @@ EXPECTED: dict[str, dict[str, dict[str, Expect]]] = {
     "staff.moderate_topic": {"POST": staff_only(404)},
     "staff.topic_status": {"POST": staff_only(404)},
     "staff.link_article": {"POST": staff_only(404)},
+    # reports (patrons/reports/views.py); a member's page is filled with the article's id,
+    # 1, which is also the world's first member's
+    "staff.reports": {"GET": staff_only(200)},
+    "staff.report_csv": {"GET": staff_only(200)},
+    "staff.report_rates": {"GET": staff_only(200), "POST": staff_only(400)},  # no currency
+    "staff.member": {"GET": staff_only(200)},
     # offline Stripe only: 404 for staff too while no offline Stripe is configured
     "staff.simulate": {"GET": staff_only(404)},
     "staff.simulate_renewal": {"POST": staff_only(404)},

@@ -128,6 +128,8 @@ FIELDS = {
         "ad_slot_body",
         "ad_slot_aside",
     ],  # fmt: skip
+    # reports: the exchange rates (patrons/reports/forms.py)
+    "staff.report_rates": ["reporting_currency", "rate_EUR", "rate_USD", "rate_GBP", "rate_UAH"],
     # voting (patrons/voting): a vote names a topic in the URL and nothing else
     "voting.vote": ["user_id", "patron_id", "round_id", "topic_id"],
     "voting.withdraw": ["user_id", "patron_id", "round_id", "topic_id"],

@@ -34,6 +34,7 @@ from patrons.db import session as db
 from patrons.extensions import limiter
 from patrons.pledges import service as pledge_service
 from patrons.pledges.billing import gateway
+from patrons.reports import attribution
 from patrons.urls import safe_next
 
 bp = Blueprint("accounts", __name__)
@@ -89,10 +90,12 @@ def signup():  # type: ignore[no-untyped-def]
     form = SignupForm()
     if form.validate_on_submit():
         if not form.website.data:  # bots fill in the field people never see
-            service.sign_up(
+            result = service.sign_up(
                 db, form.email.data or "", form.password.data or "",
                 form.display_name.data or "", _absolute("accounts.verify") + "?token=",
             )  # fmt: skip
+            if result.created:
+                attribution.stamp_user(db, result.user, request.cookies)
             db.commit()
             mail.send_soon()
         cookie_session["signup_email"] = auth.normalise_email(form.email.data or "")

@@ -11,6 +11,7 @@ from patrons.models.pledges import (
     PledgeStatusChange,
     StripeEvent,
 )
+from patrons.models.reports import ExchangeRate, ReportDay
 from patrons.models.site import SiteSetting
 from patrons.models.voting import Round, Topic, TopicArticle, Vote
 
@@ -20,10 +21,12 @@ __all__ = [
     "ArticleTag",
     "CorrectionSuggestion",
     "DailyCount",
+    "ExchangeRate",
     "OutboundEmail",
     "Payment",
     "Pledge",
     "PledgeStatusChange",
+    "ReportDay",
     "Round",
     "SiteSetting",
     "StripeEvent",

@@ -18,6 +18,11 @@ class User(Base):
     is_staff: Mapped[bool] = mapped_column(default=False)
     email_verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # the article and prompt (banner, notice) that brought the reader (patrons/reports)
+    source_article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("articles.id", ondelete="SET NULL")
+    )
+    source_prompt: Mapped[str | None] = mapped_column(String(16))
 
     # Flask-Login protocol
     is_active = True

@@ -67,6 +67,11 @@ class Pledge(Base):
     updated_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]  # first paid invoice
     ended_at: Mapped[datetime | None]
+    # the article and prompt (banner, notice) that brought the pledge (patrons/reports)
+    source_article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("articles.id", ondelete="SET NULL")
+    )
+    source_prompt: Mapped[str | None] = mapped_column(String(16))
 
     @property
     def is_open(self) -> bool:

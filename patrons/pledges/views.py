@@ -34,6 +34,7 @@ from patrons.pledges.billing import gateway
 from patrons.pledges.forms import ActionForm, CancelForm, ChangeAmountForm
 from patrons.pledges.gateway import Gateway
 from patrons.pledges.records import money
+from patrons.reports import attribution
 
 bp = Blueprint("pledges", __name__)
 
@@ -117,9 +118,11 @@ def support():  # type: ignore[no-untyped-def]
             CHOICE_COOKIE, f"{choice.currency}:{choice.amount}", max_age=CHOICE_DAYS * 86400,
             httponly=True, samesite="Lax", secure=_settings().is_production,
         )  # fmt: skip
-        return response
-    page = _support_page(choice, currency, error, args.get("other_amount", "")[:12])
-    return page, 400 if error else 200
+    else:
+        page = _support_page(choice, currency, error, args.get("other_amount", "")[:12])
+        response = current_app.make_response((page, 400 if error else 200))
+    source = attribution.from_link(db, args)  # the banner's or the notice's link
+    return attribution.remember(response, source, secure=settings.is_production)
 
 
 def _support_page(
@@ -216,6 +219,7 @@ def start():  # type: ignore[no-untyped-def]
     except service.PledgeError as exc:
         db.rollback()
         return _json_error(exc.message, exc.status)
+    attribution.stamp_pledge(db, setup.pledge_id, current_user, request.cookies)
     db.commit()
     return jsonify(ok=True, client_secret=setup.client_secret, amount=choice.amount,
                    currency=choice.currency)  # fmt: skip

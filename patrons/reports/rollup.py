@@ -1,0 +1,197 @@
+"""The daily rollup of the pledge history and the invoices: the figures of days that can no
+longer change are computed once and kept in `report_days`; only the last few days are read
+from the history on each view.
+
+A day can no longer change once it is more than the grace period old (and at least the
+three days Stripe retries a webhook, plus a day): the status history is appended to at the
+time a change is learnt, never back-dated, so no later change can start, end or shorten a
+span on it; a past-due span that began on it has met its grace period's end; and a late
+invoice has arrived. Each view adds the days settled since the last one (the first view
+reads the whole history once); a change of PLEDGE_GRACE_DAYS recomputes them all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from patrons.models import ReportDay
+from patrons.reports import queries
+
+LATE_DAYS = 1  # webhooks retried for a day still land on the day they describe
+INVOICE_LATE_DAYS = 3  # Stripe retries a webhook for up to three days: a late invoice
+
+
+@dataclass(frozen=True)
+class Delta:
+    month: str
+    currency: str
+    amount: int
+    patrons: int
+
+
+@dataclass(frozen=True)
+class Flow:
+    month: str
+    new: int
+    cancelled: int
+    recovered: int
+
+
+@dataclass(frozen=True)
+class History:
+    deltas: list[Delta]  # per month and currency
+    flows: dict[str, Flow]  # per month
+    settled_until: datetime  # the days before this come from the rollup
+
+
+def settled_until(now: datetime, grace_days: int) -> datetime:
+    """Midnight (UTC) starting the earliest day that may still change."""
+    day = (now - timedelta(days=max(grace_days, INVOICE_LATE_DAYS) + LATE_DAYS)).date()
+    return datetime.combine(day, time.min, UTC)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, UTC)
+
+
+def _rolled_until(db: Session, grace_days: int) -> datetime | None:
+    """The day after the last one in the rollup (the rollup has every day before it), or
+    None if it is empty or was made with another grace period (then it is emptied)."""
+    graces = db.execute(
+        select(func.min(ReportDay.grace_days), func.max(ReportDay.grace_days))
+    ).one()
+    if graces[0] is None:
+        return None
+    if graces[0] != grace_days or graces[1] != grace_days:
+        db.execute(delete(ReportDay))
+        return None
+    last = db.scalar(select(func.max(ReportDay.day)).where(ReportDay.currency == ""))
+    return _midnight(date.fromisoformat(last) + timedelta(days=1)) if last else None
+
+
+def _rows(
+    db: Session, since: datetime | None, until: datetime, now: datetime, grace_days: int
+) -> list[dict[str, Any]]:
+    """Rollup rows for every day in [since, until) (since None: from the first one)."""
+    first = since or queries.history_start(db)
+    if first is None or first >= until:
+        return []
+    start = _midnight(first.date())
+    deltas = queries.monthly_deltas(db, now, grace_days, since=since, until=until, by_day=True)
+    flows = queries.monthly_flows(db, start, until, by_day=True)
+    invoices = queries.invoices_by_month(db, start, until, by_day=True)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def row(day: str, currency: str) -> dict[str, Any]:
+        blank = dict(
+            day=day,
+            currency=currency,
+            grace_days=grace_days,
+            amount=0,
+            patrons=0,
+            new=0,
+            cancelled=0,
+            recovered=0,
+            invoices=0,
+            invoiced=0,
+            computed_at=now,
+        )
+        return rows.setdefault((day, currency), blank)
+
+    day = start.date()
+    while day < until.date():  # every day has its own row: the rollup is known to hold it
+        row(day.isoformat(), "")
+        day += timedelta(days=1)
+    for f in flows:
+        row(f.month, "").update(
+            new=int(f.new), cancelled=int(f.cancelled), recovered=int(f.recovered)
+        )
+    for d in deltas:
+        row(d.month, d.currency).update(amount=int(d.amount), patrons=int(d.patrons))
+    for i in invoices:
+        row(i.month, i.currency).update(invoices=int(i.invoices), invoiced=int(i.invoiced))
+    return list(rows.values())
+
+
+def _save(db: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert, leaving alone what a concurrent view inserted first (the same figures)."""
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for start in range(0, len(rows), 500):
+        db.execute(insert(ReportDay).values(rows[start : start + 500]).on_conflict_do_nothing())
+
+
+def update(db: Session, now: datetime, grace_days: int) -> datetime:
+    """Add the days settled since the last view; the start of the unsettled days."""
+    until = settled_until(now, grace_days)
+    since = _rolled_until(db, grace_days)
+    if since is None or since < until:
+        _save(db, _rows(db, since, until, now, grace_days))
+    return until
+
+
+def history(db: Session, now: datetime, grace_days: int) -> History:
+    """Every month's changes in MRR and patrons, and its new, cancelled and recovered
+    patrons: the settled days from the rollup, the others from the history."""
+    until = update(db, now, grace_days)
+    month = func.substr(ReportDay.day, 1, 7)
+    amounts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    flows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r in db.execute(
+        select(
+            month,
+            ReportDay.currency,
+            func.sum(ReportDay.amount),
+            func.sum(ReportDay.patrons),
+            func.sum(ReportDay.new),
+            func.sum(ReportDay.cancelled),
+            func.sum(ReportDay.recovered),
+        ).group_by(month, ReportDay.currency)
+    ):
+        if r[1]:
+            amounts[(r[0], r[1])] = [int(r[2]), int(r[3])]
+        else:
+            flows[r[0]] = [int(r[4]), int(r[5]), int(r[6])]
+    for d in queries.monthly_deltas(db, now, grace_days, since=until):
+        amounts[(d.month, d.currency)][0] += int(d.amount)
+        amounts[(d.month, d.currency)][1] += int(d.patrons)
+    for f in queries.monthly_flows(db, until, now + timedelta(days=3660)):
+        for i, value in enumerate((f.new, f.cancelled, f.recovered)):
+            flows[f.month][i] += int(value)
+    return History(
+        [Delta(m, c, a, p) for (m, c), (a, p) in sorted(amounts.items()) if a or p],
+        {m: Flow(m, *values) for m, values in flows.items()},
+        until,
+    )
+
+
+def invoices(db: Session, start: datetime, end: datetime, until: datetime) -> dict[str, list[int]]:
+    """Per currency, [invoices, their amount] dated in [start, end): the settled days from
+    the rollup, the others from the payments."""
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    settled_end = min(end, until)
+    if start < settled_end:
+        for currency, count, amount in db.execute(
+            select(ReportDay.currency, func.sum(ReportDay.invoices), func.sum(ReportDay.invoiced))
+            .where(
+                ReportDay.currency != "",
+                ReportDay.day >= start.date().isoformat(),
+                ReportDay.day < settled_end.date().isoformat(),
+            )
+            .group_by(ReportDay.currency)
+        ):
+            totals[currency][0] += int(count)
+            totals[currency][1] += int(amount)
+    live_start = max(start, until)
+    if live_start < end:
+        for r in queries.invoices_by_month(db, live_start, end):
+            totals[r.currency][0] += int(r.invoices)
+            totals[r.currency][1] += int(r.invoiced)
+    return totals

@@ -1,0 +1,90 @@
+"""Staff reports: the dashboard, its tables as CSV, the exchange rates, one member's history.
+Staff-only by the blueprint's own check (patrons/staff/__init__.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from patrons import clock
+from patrons.config import Settings
+from patrons.csvexport import to_csv
+from patrons.db import session as db
+from patrons.models import User
+from patrons.reports import members, rates, service
+from patrons.reports.dates import RangeError, ReportRange, parse_range
+from patrons.reports.forms import rates_form, rates_from
+from patrons.staff import bp
+
+CSV_TABLES = "any(" + ", ".join(service.TABLES) + ")"
+
+
+def _settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+def _codes() -> list[str]:
+    return [o.code for o in _settings().pledge_options]
+
+
+def _range() -> ReportRange:
+    try:
+        return parse_range(request.args, clock.now().date())
+    except RangeError as exc:
+        abort(400, str(exc))
+
+
+def _rates() -> rates.Rates:
+    return rates.load(db, _codes()[0])
+
+
+@bp.get("/reports")
+def reports():  # type: ignore[no-untyped-def]
+    rng = _range()
+    grace = _settings().pledge_grace_days
+    dash = service.dashboard(db, rng, _rates(), clock.now(), grace, _codes())
+    db.commit()  # the days the rollup added, if any (rollup.py)
+    return render_template(
+        "staff/reports.html", dash=dash, rng=rng, grace_days=grace, min_views=service.MIN_VIEWS
+    )
+
+
+@bp.get(f"/reports/<{CSV_TABLES}:table>.csv")
+def report_csv(table: str):  # type: ignore[no-untyped-def]
+    rng = _range()
+    found = service.full_table(db, table, rng, _rates(), clock.now(),
+                               _settings().pledge_grace_days, _codes())  # fmt: skip
+    db.commit()  # the days the rollup added, if any (rollup.py)
+    return _csv_response(f"{table}-{rng.first}-{rng.last}", [found.headers, *found.rows])
+
+
+def _csv_response(stem: str, rows: list[list[Any]]):  # type: ignore[no-untyped-def]
+    response = current_app.response_class(to_csv(rows), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
+    return response
+
+
+@bp.route("/reports/rates", methods=["GET", "POST"])
+def report_rates():  # type: ignore[no-untyped-def]
+    codes, current = _codes(), _rates()
+    shown = {f"rate_{c}": str(r) for c in codes if (r := current.rate(c)) is not None}
+    shown["reporting_currency"] = current.reporting
+    # a post says every value itself: a field left out is an error, not the stored value
+    form = rates_form(codes, data=shown if request.method == "GET" else None)
+    if form.validate_on_submit():
+        rates.save(db, form.reporting_currency.data, rates_from(form, codes), clock.now())
+        db.commit()
+        flash(_("Exchange rates saved."), "success")
+        return redirect(url_for("staff.report_rates"), code=303)
+    status = 400 if request.method == "POST" else 200
+    return render_template("staff/reports_rates.html", form=form, codes=codes,
+                           rates=current), status  # fmt: skip
+
+
+@bp.get("/members/<int:user_id>")
+def member(user_id: int):  # type: ignore[no-untyped-def]
+    user = db.get(User, user_id) or abort(404)
+    return render_template("staff/member.html", member=user,
+                           history=members.history(db, user))  # fmt: skip

@@ -1,0 +1,104 @@
+"""The daily rollup gives the figures the history gives, however it was built (all at once,
+or a few days at a time), and the SQL "active patron" rule is entitlement.py's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import product
+
+import pytest
+from flask import Flask
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from patrons.models import Payment, Pledge, ReportDay
+from patrons.pledges.entitlement import is_active_patron
+from patrons.reports import queries, rollup
+from tests.factories import make_user
+from tests.reports import scenario
+
+
+def figures(db: Session, now: datetime, grace: int = scenario.GRACE_DAYS):  # type: ignore[no-untyped-def]
+    found = rollup.history(db, now, grace)
+    totals = rollup.invoices(db, scenario.at(1, 1, 2025), now, found.settled_until)
+    return found.deltas, found.flows, dict(totals)
+
+
+def unrolled(db: Session, now: datetime, grace: int = scenario.GRACE_DAYS):  # type: ignore[no-untyped-def]
+    """The same figures straight from the history, with no rollup at all."""
+    rows = queries.monthly_deltas(db, now, grace)
+    deltas = [rollup.Delta(r.month, r.currency, int(r.amount), int(r.patrons))
+              for r in rows if int(r.amount) or int(r.patrons)]  # fmt: skip
+    flows = {r.month: rollup.Flow(r.month, int(r.new), int(r.cancelled), int(r.recovered))
+             for r in queries.monthly_flows(db, scenario.at(1, 1, 2025), now)}  # fmt: skip
+    totals: dict[str, list[int]] = {}
+    for r in queries.invoices_by_month(db, scenario.at(1, 1, 2025), now):
+        found = totals.setdefault(r.currency, [0, 0])
+        found[0] += int(r.invoices)
+        found[1] += int(r.invoiced)
+    return sorted(deltas, key=lambda d: (d.month, d.currency)), flows, totals
+
+
+def test_the_rollup_gives_the_history_s_figures(app: Flask, db: Session) -> None:
+    scenario.build(db)
+    expected = unrolled(db, scenario.NOW)
+    first = figures(db, scenario.NOW)  # builds the rollup
+    db.commit()
+    assert first == expected
+    # it is used: the settled days are in it (up to 04-15 − 7 − 1 days = 04-07)
+    days = db.scalars(select(ReportDay.day).where(ReportDay.currency == "")).all()
+    assert min(days) == "2025-12-01" and max(days) == "2026-04-06"
+    assert figures(db, scenario.NOW) == expected  # read back from it
+
+
+def test_a_rollup_built_day_by_day_equals_one_built_at_once(app: Flask, db: Session) -> None:
+    scenario.build(db)
+    now = scenario.at(1, 5)
+    while now <= scenario.NOW:  # views every few days, each adding the days settled since
+        figures(db, now)
+        db.commit()
+        now += timedelta(days=3)
+    stepwise = figures(db, scenario.NOW)
+    db.execute(delete(ReportDay))
+    db.commit()
+    assert figures(db, scenario.NOW) == stepwise == unrolled(db, scenario.NOW)
+
+
+def test_another_grace_period_rebuilds_the_rollup(app: Flask, db: Session) -> None:
+    scenario.build(db)
+    figures(db, scenario.NOW, grace=7)
+    db.commit()
+    assert figures(db, scenario.NOW, grace=30) == unrolled(db, scenario.NOW, grace=30)
+    db.commit()
+    graces = db.scalars(select(func.distinct(ReportDay.grace_days))).all()
+    assert graces == [30]
+
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+STATUSES = ("active", "trialing", "past_due", "canceled", "unpaid", "incomplete",
+            "incomplete_expired", "pending")  # fmt: skip
+PERIOD_ENDS = (NOW + timedelta(days=10), NOW - timedelta(days=3), NOW - timedelta(days=7),
+               NOW - timedelta(days=8), None)  # fmt: skip
+
+
+@pytest.mark.parametrize("grace", [7, 0])
+def test_the_sql_rule_for_active_patrons_is_entitlement_s(
+    app: Flask, db: Session, grace: int
+) -> None:
+    expected = 0
+    for number, (status, period_end, paid) in enumerate(
+        product(STATUSES, PERIOD_ENDS, (True, False))
+    ):
+        user = make_user(db)
+        pledge = Pledge(user_id=user.id, amount=100 + number, currency="EUR", status=status,
+                        current_period_end=period_end, created_at=NOW)  # fmt: skip
+        db.add(pledge)
+        db.flush()
+        db.add(Payment(pledge_id=pledge.id, stripe_invoice_id=f"in_rule{number}", amount=100,
+                       currency="EUR", status="paid" if paid else "refunded", created_at=NOW,
+                       paid_at=NOW))  # fmt: skip
+        expected += is_active_patron(status, paid, period_end, NOW, grace)
+    db.commit()
+    found = queries.active_pledges_now(db, NOW, grace)
+    assert sum(int(r.patrons) for r in found) == expected
+    assert expected > 0
