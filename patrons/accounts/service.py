@@ -14,7 +14,7 @@ from patrons import clock, mail
 from patrons.accounts import sessions, tokens
 from patrons.accounts.auth import find_user_by_email, normalise_email
 from patrons.accounts.passwords import hash_password, verify_password
-from patrons.models import OutboundEmail, Payment, Pledge, User, UserSession
+from patrons.models import OutboundEmail, Payment, Pledge, Topic, User, UserSession, Vote
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,24 @@ def export_data(db: Session, user: User) -> dict[str, object]:
             }
             for e in emails
         ],  # fmt: skip
+        "votes": [
+            {"topic": title, "voted_at": when(created_at)}
+            for title, created_at in db.execute(
+                select(Topic.title, Vote.created_at)
+                .join(Topic, Vote.topic_id == Topic.id)
+                .where(Vote.user_id == user.id)
+                .order_by(Vote.created_at)
+            )
+        ],
+        "proposals": [
+            {
+                "title": t.title,
+                "description": t.description,
+                "status": t.status,
+                "created_at": when(t.created_at),
+            }
+            for t in db.scalars(select(Topic).where(Topic.proposed_by_id == user.id))
+        ],
     }
 
 

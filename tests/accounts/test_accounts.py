@@ -334,3 +334,28 @@ def test_email_change_needs_the_password_and_never_takes_an_address_in_use(clien
     assert last_mail(db, "fresh@example.org") is None
     assert change_email(client, "taken@example.org").status_code == 302  # says nothing
     assert last_mail(db, "taken@example.org") is None
+
+
+def test_export_includes_my_votes_and_proposals_only(client, db):
+    from patrons import clock
+    from patrons.models import Vote
+    from tests.factories import make_patron, make_proposal, make_round
+
+    patron = make_patron(db, email="voter@example.org")
+    other = make_patron(db, email="other.voter@example.org")
+    voting_round = make_round(db, topics=("River pollution", "The last ferry"))
+    topics = {t.title: t for t in voting_round.topics}
+    river, ferry = topics["River pollution"], topics["The last ferry"]
+    db.add(Vote(user_id=patron.id, topic_id=river.id, round_id=voting_round.id,
+                created_at=clock.now()))  # fmt: skip
+    db.add(Vote(user_id=other.id, topic_id=ferry.id, round_id=voting_round.id,
+                created_at=clock.now()))  # fmt: skip
+    db.commit()
+    make_proposal(db, patron, "Village libraries")
+    make_proposal(db, other, "Somebody else's idea")
+    login(client, patron.email, PASSWORD)
+    data = client.get("/account/export").get_json()
+    assert [v["topic"] for v in data["votes"]] == ["River pollution"]
+    assert [(p["title"], p["status"]) for p in data["proposals"]] == [
+        ("Village libraries", "proposed")
+    ]
