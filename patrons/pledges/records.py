@@ -105,6 +105,7 @@ def apply_subscription(
             created_at=sub.created or now,
         )
         db.add(pledge)
+    amount_changed = pledge.id is not None and pledge.amount != amount
     pledge.stripe_subscription_id = sub.id
     pledge.stripe_customer_id = sub.customer_id
     pledge.amount, pledge.currency, pledge.plan_id = amount, currency, sub.plan_id
@@ -112,6 +113,15 @@ def apply_subscription(
     pledge.cancel_at_period_end = sub.cancel_at_period_end
     if sub.status in ("canceled", "incomplete_expired"):
         pledge.ended_at = pledge.ended_at or sub.ended_at or sub.canceled_at or now
+    if amount_changed and pledge.status == sub.status:
+        # an amount change within a status: a history row of its own (from = to), so that
+        # MRR month by month sees the new amount from the day it applies
+        db.add(
+            PledgeStatusChange(
+                pledge_id=pledge.id, from_status=pledge.status, to_status=pledge.status,
+                changed_at=now, stripe_event_id=event_id, source=source, amount=amount,
+            )
+        )  # fmt: skip
     set_status(db, pledge, sub.status, now=now, source=source, event_id=event_id)
     return pledge
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patrons import clock, create_app, extensions
-from patrons.models import BillingCustomer, OutboundEmail, Payment, Pledge, User
+from patrons.models import BillingCustomer, OutboundEmail, Payment, Pledge, PledgeStatusChange, User
 from patrons.pledges import records
 from patrons.pledges.billing import gateway
 from tests.conftest import csrf_token, empty_tables, login, make_settings
@@ -394,6 +394,13 @@ def test_change_the_amount(reader: Reader, db: Session) -> None:
     assert (pledge.amount, pledge.plan_id, pledge.status) == (1000, "patron-eur-1000", "active")
     sub = reader.stripe.v1.subscriptions.retrieve(pledge.stripe_subscription_id)
     assert sub["items"].data[0].plan.id == "patron-eur-1000"
+    history = db.execute(
+        select(PledgeStatusChange.from_status, PledgeStatusChange.to_status,
+               PledgeStatusChange.amount)
+        .where(PledgeStatusChange.pledge_id == pledge.id).order_by(PledgeStatusChange.id)
+    ).all()  # fmt: skip
+    assert history[-1] == ("active", "active", 1000)  # the amount change, for the reports
+    assert [h.amount for h in history].count(1000) == 1
 
     for data in ({"amount": "5"}, {"amount": "other", "other_amount": "5000.01"},
                  {"amount": "1000"}, {"amount": "other", "other_amount": "lots"}):  # fmt: skip
