@@ -21,6 +21,17 @@ from patrons.staff import bp
 from patrons.staff.forms import ActionForm
 
 
+@bp.app_context_processor
+def simulations() -> dict[str, object]:
+    """`offline_stripe()` for the staff navigation: whether the simulations exist."""
+
+    def offline_stripe() -> bool:
+        gw = gateway()
+        return gw is not None and gw.offline
+
+    return {"offline_stripe": offline_stripe}
+
+
 def _offline_gateway() -> Gateway:
     gw = gateway()
     if gw is None or not gw.offline:

@@ -704,3 +704,21 @@ def test_the_account_page_sums_up_the_pledge(
     active_pledge(reader, db)
     page = reader.client.get("/account").get_data(as_text=True)
     assert "You pledge 5.00 EUR a month." in page and 'href="/pledge"' in page
+
+
+def test_the_staff_navigation_links_the_simulations_only_offline(
+    app: Flask, db: Session, database_url: str, tmp_path: Path
+) -> None:
+    from patrons import create_app
+
+    staff = make_staff(db)
+    client = app.test_client()
+    login(client, staff.email, PASSWORD)
+    assert 'href="/staff/simulate"' in client.get("/staff/").get_data(as_text=True)
+    plain = create_app(make_settings(database_url, tmp_path / "plain"))  # no Stripe keys
+    try:
+        other = plain.test_client()
+        login(other, staff.email, PASSWORD)
+        assert "/staff/simulate" not in other.get("/staff/").get_data(as_text=True)
+    finally:
+        plain.extensions["db.engine"].dispose()
