@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from patrons.config import Settings
-from patrons.db import Base, make_engine
+from patrons.core.config import Settings
+from patrons.core.db import Base, make_engine
 from patrons.models import *  # noqa: F403  (every table on Base.metadata)
 
 config = context.config

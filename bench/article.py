@@ -142,9 +142,9 @@ def create_articles(url: str, run_id: str) -> tuple[str, str, list[int]]:
     """~50 published articles with ~1,000-word bodies and tags; one slug, its title, the ids."""
     from sqlalchemy.orm import Session
 
-    from patrons import clock
     from patrons.articles import service
-    from patrons.db import make_engine
+    from patrons.core import clock
+    from patrons.core.db import make_engine
 
     rng = random.Random(20261126)  # the same articles every run
     now = clock.now()
@@ -181,7 +181,7 @@ def delete_articles(url: str, ids: list[int]) -> None:
     from sqlalchemy import delete
     from sqlalchemy.orm import Session
 
-    from patrons.db import make_engine
+    from patrons.core.db import make_engine
     from patrons.models import Article
 
     engine = make_engine(url)

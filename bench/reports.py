@@ -77,7 +77,7 @@ def reset(url: str) -> None:
     from sqlalchemy import text
 
     from bench.article import migrate
-    from patrons.db import make_engine
+    from patrons.core.db import make_engine
 
     engine = make_engine(url)
     with engine.begin() as conn:
@@ -314,7 +314,7 @@ class Loader:
 
 
 def load(url: str, size: dict[str, int], now: datetime) -> dict[str, int]:
-    from patrons.db import make_engine
+    from patrons.core.db import make_engine
 
     engine = make_engine(url)
     raw = engine.raw_connection()
@@ -378,7 +378,7 @@ def time_dashboard(url: str, repeats: int) -> list[float]:
     days, once, and warms the templates), then each of the `repeats` requests after it."""
     from patrons import create_app
     from patrons.accounts import auth
-    from patrons.config import Settings
+    from patrons.core.config import Settings
 
     with tempfile.TemporaryDirectory() as instance:
         settings = Settings.from_env(
@@ -391,7 +391,7 @@ def time_dashboard(url: str, repeats: int) -> list[float]:
         )
         app = create_app(settings)
         with app.app_context():
-            from patrons.db import session
+            from patrons.core.db import session
 
             auth.create_or_promote_staff(session, STAFF_EMAIL, STAFF_PASSWORD)
             session.commit()

@@ -52,7 +52,7 @@ def baseline_app():  # type: ignore[no-untyped-def]
     from flask import Flask
     from sqlalchemy import text
 
-    from patrons.db import make_engine
+    from patrons.core.db import make_engine
 
     app = Flask("bench_votes_baseline")
     engine = make_engine(os.environ["DATABASE_URL"])
@@ -89,9 +89,9 @@ def arrange(url: str, run_id: str, n: int, patrons: int, topics: int) -> Arrange
 
     from sqlalchemy.orm import Session
 
-    from patrons import clock
     from patrons.accounts.passwords import hash_password
-    from patrons.db import make_engine
+    from patrons.core import clock
+    from patrons.core.db import make_engine
     from patrons.models import Payment, Pledge, Round, Topic, User
 
     now, password_hash = clock.now(), hash_password(PASSWORD)
@@ -258,7 +258,7 @@ def check(
     """(rows lost, rows duplicated or unexpected) for this round's patrons."""
     from sqlalchemy import text
 
-    from patrons.db import make_engine
+    from patrons.core.db import make_engine
 
     ids = ",".join(str(u) for u, _ in arranged.users)
     engine = make_engine(url)
@@ -278,7 +278,7 @@ def cleanup(url: str, arranged: list[Arranged], create: bool = False) -> None:
     """Create the baseline's scratch table, or delete everything this run added."""
     from sqlalchemy import delete, select, text
 
-    from patrons.db import make_engine
+    from patrons.core.db import make_engine
     from patrons.models import Payment, Pledge, Round, Topic, User, Vote
 
     engine = make_engine(url)

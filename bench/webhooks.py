@@ -155,8 +155,8 @@ def arrange(url: str, api_base: str, run_id: str, round_no: int, count: int) -> 
     """`count` customers with a card, a pending pledge and an active subscription each."""
     from sqlalchemy.orm import Session
 
-    from patrons import clock
-    from patrons.db import make_engine
+    from patrons.core import clock
+    from patrons.core.db import make_engine
     from patrons.models import BillingCustomer, Pledge, User
     from patrons.pledges.gateway import Gateway
 
@@ -316,7 +316,7 @@ def effects(url: str, arranged: list[Arranged]) -> tuple[int, int, dict[str, int
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
-    from patrons.db import make_engine
+    from patrons.core.db import make_engine
     from patrons.models import OutboundEmail, Payment, Pledge, PledgeStatusChange, StripeEvent
     from patrons.models import User as UserModel
 
@@ -385,7 +385,7 @@ def clean_up(url: str, arranged: list[Arranged]) -> None:
     from sqlalchemy import delete
     from sqlalchemy.orm import Session
 
-    from patrons.db import make_engine
+    from patrons.core.db import make_engine
     from patrons.models import BillingCustomer, OutboundEmail, Pledge, StripeEvent, User
 
     users = [u for a in arranged for u in a.user_ids]

@@ -1,30 +1,29 @@
-"""Patrons: membership and patronage for an independent, reader-funded newsroom."""
+"""Patrons: membership and patronage for an independent, reader-funded newsroom.
+
+`create_app` is the one place the parts are wired together, top to bottom in the order of
+docs/architecture.md: nothing registers itself by being imported.
+"""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from patrons.config import Settings
+from patrons.core.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or Settings.from_env()
-    app = Flask(
-        __name__,
-        template_folder="../templates",
-        instance_path=str(settings.instance_path),
-    )
-    from patrons import web
+    from patrons import accounts, articles, cli, health, pledges, staff, voting, web
 
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, template_folder="../templates", instance_path=str(settings.instance_path))
     web.configure(app, settings)
     web.register_extensions(app, settings)
-    web.register_blueprints(app)
+    accounts.init_login(app)
+    for feature in (articles, accounts, pledges, voting, staff, health):
+        feature.register(app)
     web.register_error_pages(app)
     web.register_security_headers(app)
     web.register_template_helpers(app)
     web.register_article_fast_path(app)
-
-    from patrons import cli
-
     cli.register(app)
     return app

@@ -2,10 +2,10 @@
 
 import logging
 
-from flask import Blueprint
+from flask import Blueprint, Flask
 from sqlalchemy import text
 
-from patrons.db import session
+from patrons.core.db import session
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -20,3 +20,7 @@ def healthz():  # type: ignore[no-untyped-def]
         log.warning("health check failed: %s", exc.__class__.__name__)
         return {"status": "unavailable", "database": "down"}, 503, headers
     return {"status": "ok", "database": "up"}, 200, headers
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)

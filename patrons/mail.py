@@ -49,8 +49,8 @@ from flask import Flask, current_app, g, render_template
 from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
-from patrons import clock
-from patrons.config import ConfigError, Settings
+from patrons.core import clock
+from patrons.core.config import ConfigError, Settings
 from patrons.models import OutboundEmail
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from patrons import clock
-from patrons.extensions import cache
+from patrons.core import clock
+from patrons.core.extensions import cache
 from patrons.models import SiteSetting
 
 CACHE_KEY = "site-texts"
@@ -85,7 +85,7 @@ def texts() -> SiteTexts:
     """The current texts, cached briefly (every page shows the footer)."""
     cached = cache.get(CACHE_KEY)
     if cached is None:
-        from patrons.db import session
+        from patrons.core.db import session
 
         try:
             cached = load(session)

@@ -6,9 +6,7 @@ import hashlib
 import logging
 from datetime import timedelta
 from functools import cache as memoize
-from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from babel.support import NullTranslations
 from flask import Flask, Response, abort, g, jsonify, render_template, request
@@ -22,10 +20,11 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from patrons import db, extensions
-from patrons.config import Settings
-from patrons.formatting import format_date, format_datetime_iso
-from patrons.urls import DatabaseIdConverter
+from patrons.core import db, extensions
+from patrons.core.config import Settings
+from patrons.core.formatting import format_date, format_datetime_iso
+from patrons.core.headers import content_security_policy, security_headers
+from patrons.core.urls import DatabaseIdConverter
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +91,6 @@ def register_extensions(app: Flask, settings: Settings) -> None:
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
     install_template_gettext(app)
-    from patrons.accounts import auth
-
-    auth.init_login(app)
 
 
 def _translations() -> NullTranslations:
@@ -123,28 +119,6 @@ def install_template_gettext(app: Flask) -> None:
         npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
-
-
-def register_blueprints(app: Flask) -> None:
-    from patrons.accounts.views import bp as accounts_bp
-    from patrons.articles.views import bp as articles_bp
-    from patrons.health import bp as health_bp
-    from patrons.reports import views as reports_views  # noqa: F401  (reports on staff_bp)
-    from patrons.staff import bp as staff_bp
-    from patrons.staff import simulate  # noqa: F401  (offline-only routes on staff_bp)
-    from patrons.voting import staff_views  # noqa: F401  (voting's staff routes on staff_bp)
-
-    for blueprint in (articles_bp, accounts_bp, staff_bp, health_bp):
-        app.register_blueprint(blueprint)
-    from patrons.pledges.webhooks import bp as stripe_bp  # POST /stripe/webhook
-
-    app.register_blueprint(stripe_bp)
-    from patrons.pledges.views import bp as pledges_bp  # /support, /pledge
-
-    app.register_blueprint(pledges_bp)
-    from patrons.voting.views import bp as voting_bp  # /topics
-
-    app.register_blueprint(voting_bp)
 
 
 def register_error_pages(app: Flask) -> None:
@@ -225,58 +199,6 @@ def register_security_headers(app: Flask) -> None:
         for name, value in fixed:
             headers[name] = value
         return response
-
-
-def security_headers(settings: Settings) -> tuple[tuple[str, str], ...]:
-    """The headers every response carries besides the CSP (which varies with ad tags)."""
-    headers = [
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "strict-origin-when-cross-origin"),
-        ("X-Frame-Options", "DENY"),
-        ("Cross-Origin-Opener-Policy", "same-origin"),
-        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
-    ]
-    if settings.is_production:
-        headers.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
-    return tuple(headers)
-
-
-def stripe_origins(settings: Settings) -> tuple[str, str, str]:
-    """(script-src, connect-src, frame-src) additions for Stripe.js: Stripe's own hosts, or
-    localstripe's origin offline (its fake Stripe.js is served and talks from there)."""
-    if settings.stripe_api_base:
-        parts = urlsplit(settings.stripe_api_base)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        return origin, origin, origin
-    return ("https://js.stripe.com", "https://api.stripe.com",
-            "https://js.stripe.com https://hooks.stripe.com")  # fmt: skip
-
-
-@lru_cache(maxsize=64)
-def content_security_policy(
-    settings: Settings, script_hashes: tuple[str, ...] = (), *, stripe: bool = False
-) -> str:
-    """No inline scripts: the site's own JS is in files; ad tags' inline scripts go in by hash.
-    `stripe`: also allow Stripe.js (only on the pages with a card form)."""
-    ad_hosts = " ".join(settings.ad_hosts)
-    hashes = " ".join(f"'{h}'" for h in script_hashes)
-    js, api, frames = stripe_origins(settings) if stripe else ("", "", "")
-    script_src = " ".join(x for x in ("'self'", ad_hosts, js, hashes) if x)
-    frame_src = " ".join(x for x in (ad_hosts, frames) if x)
-    directives = [
-        "default-src 'self'",
-        f"script-src {script_src}",
-        "style-src 'self'",
-        "img-src 'self' https:",
-        "font-src 'self'",
-        " ".join(x for x in ("connect-src 'self'", ad_hosts, api) if x),
-        f"frame-src {frame_src}" if frame_src else "frame-src 'none'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-    return "; ".join(directives)
 
 
 def register_article_fast_path(app: Flask) -> None:

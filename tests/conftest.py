@@ -20,8 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from patrons import create_app
-from patrons.config import Settings
-from patrons.db import Base, make_engine
+from patrons.core.config import Settings
+from patrons.core.db import Base, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-production-checks"

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from patrons import clock
 from patrons.accounts.passwords import hash_password
 from patrons.articles import service
+from patrons.core import clock
 from patrons.models import Article, Payment, Pledge, Round, Topic, User
 
 _seq = itertools.count(1)

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Connection, Engine
 
-from patrons import extensions
-from patrons.db import Base
+from patrons.core import extensions
+from patrons.core.db import Base
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 # refreshed when a signed-in page is requested minutes apart: not a write of the view

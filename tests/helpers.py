@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from patrons import create_app
-from patrons.config import Settings
+from patrons.core.config import Settings
 from tests.conftest import TEST_SECRET, empty_tables
 
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")

@@ -120,26 +120,29 @@ EXPECTED: dict[str, dict[str, dict[str, Expect]]] = {
     "voting.vote": {"POST": signed_in_only(404)},
     "voting.withdraw": {"POST": signed_in_only(404)},
     "voting.propose": {"POST": signed_in_only(400)},  # no title
-    "staff.voting": {"GET": staff_only(200)},
-    "staff.new_round": {"GET": staff_only(200), "POST": staff_only(400)},
-    "staff.voting_round": {"GET": staff_only(404), "POST": staff_only(404)},
-    "staff.add_topic": {"POST": staff_only(404)},
-    "staff.close_round": {"POST": staff_only(404)},
-    "staff.round_csv": {"GET": staff_only(404)},
-    "staff.proposals": {"GET": staff_only(200)},
-    "staff.moderate_topic": {"POST": staff_only(404)},
-    "staff.topic_status": {"POST": staff_only(404)},
-    "staff.link_article": {"POST": staff_only(404)},
+    "staff.voting.index": {"GET": staff_only(200)},
+    "staff.voting.new_round": {"GET": staff_only(200), "POST": staff_only(400)},
+    "staff.voting.round_page": {"GET": staff_only(404), "POST": staff_only(404)},
+    "staff.voting.add_topic": {"POST": staff_only(404)},
+    "staff.voting.close_round": {"POST": staff_only(404)},
+    "staff.voting.round_csv": {"GET": staff_only(404)},
+    "staff.voting.proposals": {"GET": staff_only(200)},
+    "staff.voting.moderate_topic": {"POST": staff_only(404)},
+    "staff.voting.topic_status": {"POST": staff_only(404)},
+    "staff.voting.link_article": {"POST": staff_only(404)},
     # reports (patrons/reports/views.py); a member's page is filled with the article's id,
     # 1, which is also the world's first member's
-    "staff.reports": {"GET": staff_only(200)},
-    "staff.report_csv": {"GET": staff_only(200)},
-    "staff.report_rates": {"GET": staff_only(200), "POST": staff_only(400)},  # no currency
-    "staff.member": {"GET": staff_only(200)},
+    "staff.reports.index": {"GET": staff_only(200)},
+    "staff.reports.table_csv": {"GET": staff_only(200)},
+    "staff.reports.exchange_rates": {
+        "GET": staff_only(200),
+        "POST": staff_only(400),
+    },  # no currency
+    "staff.reports.member": {"GET": staff_only(200)},
     # offline Stripe only: 404 for staff too while no offline Stripe is configured
-    "staff.simulate": {"GET": staff_only(404)},
-    "staff.simulate_renewal": {"POST": staff_only(404)},
-    "staff.simulate_failed_renewal": {"POST": staff_only(404)},
+    "staff.simulate.index": {"GET": staff_only(404)},
+    "staff.simulate.renewal": {"POST": staff_only(404)},
+    "staff.simulate.failed_renewal": {"POST": staff_only(404)},
 }
 
 

@@ -11,10 +11,11 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patrons import create_app, demo, demo_content
+from patrons import create_app, demo
 from patrons.accounts.passwords import verify_password
 from patrons.articles.sanitize import plain_text
-from patrons.db import Base
+from patrons.core.db import Base
+from patrons.demo import content as demo_content
 from patrons.models import Article, Round, Tag, Topic, User
 from tests.conftest import login, make_settings
 from tests.factories import PASSWORD, make_user

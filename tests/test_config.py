@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from patrons import config
-from patrons.config import ConfigError, Settings
+from patrons.core import config
+from patrons.core.config import ConfigError, Settings
 
 LONG_KEY = "k" * 32
 

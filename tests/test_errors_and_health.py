@@ -75,7 +75,7 @@ def test_500_inside_a_database_transaction_leaves_the_next_request_working(setti
         @app.get("/__half-write")
         def half_write():  # type: ignore[no-untyped-def]
             from patrons.articles import corrections
-            from patrons.db import session
+            from patrons.core.db import session
 
             corrections.suggest_correction(session, None, "half", "", "", None)
             session.flush()
@@ -85,7 +85,7 @@ def test_500_inside_a_database_transaction_leaves_the_next_request_working(setti
         assert client.get("/__half-write").status_code == 500
         assert client.get("/healthz").status_code == 200
         with app.app_context():
-            from patrons.db import session
+            from patrons.core.db import session
 
             assert session.scalar(select(func.count()).select_from(CorrectionSuggestion)) == 0
 

@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session
 
 from patrons.accounts import tokens
 from patrons.articles import corrections
-from patrons.config import Settings
+from patrons.core.config import Settings
 from patrons.models import User
 from tests.conftest import csrf_token, login, make_settings
 from tests.factories import (
@@ -129,12 +129,18 @@ FIELDS = {
         "ad_slot_aside",
     ],  # fmt: skip
     # reports: the exchange rates (patrons/reports/forms.py)
-    "staff.report_rates": ["reporting_currency", "rate_EUR", "rate_USD", "rate_GBP", "rate_UAH"],
+    "staff.reports.exchange_rates": [
+        "reporting_currency",
+        "rate_EUR",
+        "rate_USD",
+        "rate_GBP",
+        "rate_UAH",
+    ],
     # voting (patrons/voting): a vote names a topic in the URL and nothing else
     "voting.vote": ["user_id", "patron_id", "round_id", "topic_id"],
     "voting.withdraw": ["user_id", "patron_id", "round_id", "topic_id"],
     "voting.propose": ["title", "description", "user_id", "proposed_by_id", "status"],
-    "staff.new_round": [
+    "staff.voting.new_round": [
         "title",
         "introduction",
         "opens_at",
@@ -142,14 +148,14 @@ FIELDS = {
         "votes_per_patron",
         "live_counts",
     ],  # fmt: skip
-    "staff.add_topic": ["title", "description", "status", "round_id"],
-    "staff.close_round": [],
-    "staff.moderate_topic": ["round_id", "into_topic_id", "reason", "back"],
-    "staff.topic_status": ["status"],
-    "staff.link_article": ["article"],
+    "staff.voting.add_topic": ["title", "description", "status", "round_id"],
+    "staff.voting.close_round": [],
+    "staff.voting.moderate_topic": ["round_id", "into_topic_id", "reason", "back"],
+    "staff.voting.topic_status": ["status"],
+    "staff.voting.link_article": ["article"],
 }
 FIELDS["staff.edit_article"] = FIELDS["staff.new_article"]
-FIELDS["staff.voting_round"] = FIELDS["staff.new_round"]
+FIELDS["staff.voting.round_page"] = FIELDS["staff.voting.new_round"]
 ROLE = {name: "staff" for name in FIELDS if name.startswith("staff.")}
 ROLE.update(dict.fromkeys(["voting.vote", "voting.withdraw", "voting.propose"], "patron"))
 ROLE.update(
@@ -215,12 +221,12 @@ def _voting_state(db: Session, patron_id: int) -> dict[str, dict[str, object]]:
     return {
         "voting.vote": {"topic_id": open_round.topics[0].id},
         "voting.withdraw": {"topic_id": open_round.topics[1].id},
-        "staff.voting_round": in_open,
-        "staff.add_topic": in_open,
-        "staff.close_round": in_open,
-        "staff.moderate_topic": {"topic_id": proposal.id, "action": "decline"},
-        "staff.topic_status": {"topic_id": closed.topics[1].id},
-        "staff.link_article": {"topic_id": closed.topics[0].id},
+        "staff.voting.round_page": in_open,
+        "staff.voting.add_topic": in_open,
+        "staff.voting.close_round": in_open,
+        "staff.voting.moderate_topic": {"topic_id": proposal.id, "action": "decline"},
+        "staff.voting.topic_status": {"topic_id": closed.topics[1].id},
+        "staff.voting.link_article": {"topic_id": closed.topics[0].id},
     }
 
 

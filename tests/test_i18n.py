@@ -20,7 +20,7 @@ from flask import Flask, render_template
 from flask.testing import FlaskClient
 from flask_babel import force_locale, get_translations
 
-from patrons import extensions
+from patrons.core import extensions
 from tests.conftest import csrf_token
 
 ROOT = Path(__file__).resolve().parent.parent

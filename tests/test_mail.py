@@ -25,8 +25,9 @@ from flask import Flask, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from patrons import cli, clock, create_app, mail
-from patrons.config import ConfigError, Settings
+from patrons import cli, create_app, mail
+from patrons.core import clock
+from patrons.core.config import ConfigError, Settings
 from patrons.models import OutboundEmail
 from tests.conftest import empty_tables, make_settings
 
@@ -190,7 +191,7 @@ def run(app: Flask, *args: str) -> Result:
 
 def add_queueing_route(app: Flask) -> None:
     """A view shaped like sign-up: queue, commit once, then send_soon()."""
-    from patrons.db import session as db
+    from patrons.core.db import session as db
 
     @app.get("/_test/queue")
     def queue_view():  # type: ignore[no-untyped-def]

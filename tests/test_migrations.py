@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, make_url, text
 
 import patrons.models  # noqa: F401  (every table on Base.metadata)
-from patrons.db import Base, make_engine
+from patrons.core.db import Base, make_engine
 from tests.conftest import alembic_config
 
 SCRATCH_DATABASE = "patrons_migr_test"

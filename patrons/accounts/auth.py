@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from patrons.accounts import sessions
 from patrons.accounts.passwords import hash_password, needs_rehash, verify_password
-from patrons.extensions import login_manager
+from patrons.core.extensions import login_manager
 from patrons.models import User
 
 
@@ -27,7 +27,7 @@ def load_user(user_id: str) -> User | None:
     """The signed-in user, only while the session's server-side row is live (sessions.py)."""
     from flask import session
 
-    from patrons.db import session as db
+    from patrons.core.db import session as db
 
     user = sessions.session_user(db, session.get(SESSION_TOKEN_KEY))
     if user is None or str(user.id) != user_id:

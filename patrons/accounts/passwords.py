@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app, has_app_context
 
-from patrons.config import Settings
+from patrons.core.config import Settings
 
 _DEFAULT_COST = (
     Settings.password_hash_time_cost,

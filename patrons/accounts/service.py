@@ -10,10 +10,11 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from patrons import clock, mail
+from patrons import mail
 from patrons.accounts import sessions, tokens
 from patrons.accounts.auth import find_user_by_email, normalise_email
 from patrons.accounts.passwords import hash_password, verify_password
+from patrons.core import clock
 from patrons.models import OutboundEmail, Payment, Pledge, Topic, User, UserSession, Vote
 
 

@@ -17,7 +17,7 @@ from flask import session as cookie_session
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from patrons import mail
+from patrons import attribution, mail
 from patrons.accounts import auth, service, tokens
 from patrons.accounts.forms import (
     ChangeEmailForm,
@@ -30,12 +30,11 @@ from patrons.accounts.forms import (
     ResetPasswordForm,
     SignupForm,
 )
-from patrons.db import session as db
-from patrons.extensions import limiter
+from patrons.core.db import session as db
+from patrons.core.extensions import limiter
+from patrons.core.urls import safe_next
 from patrons.pledges import service as pledge_service
 from patrons.pledges.billing import gateway
-from patrons.reports import attribution
-from patrons.urls import safe_next
 
 bp = Blueprint("accounts", __name__)
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patrons import clock
 from patrons.articles.service import strip_controls
+from patrons.core import clock
 from patrons.models import Article, CorrectionSuggestion, User
 
 SELECTION_MAX = 1000

@@ -29,7 +29,7 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 class CachedArticleMiddleware:
     def __init__(self, app: Flask, wsgi_app: WSGIApp) -> None:
-        from patrons.extensions import cache
+        from patrons.core.extensions import cache
 
         self.wsgi_app = wsgi_app
         self.backend = app.extensions["cache"][cache]  # Flask-Caching's backend, prefix and all

@@ -30,11 +30,11 @@ import feedparser
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from patrons import clock
 from patrons.articles import service
 from patrons.articles.sanitize import plain_text, render_body
+from patrons.core import clock
+from patrons.core.urls import is_http_url
 from patrons.models import Article
-from patrons.urls import is_http_url
 
 MAX_BYTES = 20 * 1024 * 1024
 TIMEOUT_SECONDS = 10.0  # for connecting and for each read

@@ -11,10 +11,10 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patrons import clock
 from patrons.articles.sanitize import render_body
+from patrons.core import clock
+from patrons.core.urls import is_http_url, safe_next
 from patrons.models import Article, ArticleTag, Tag
-from patrons.urls import is_http_url, safe_next
 
 PAGE_SIZE = 10
 SLUG_MAX = 120

@@ -22,17 +22,18 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from patrons import clock, site
+from patrons import site
 from patrons.articles import corrections, counters, service
 from patrons.articles.fastpath import CACHE_PREFIX
 from patrons.articles.forms import CorrectionForm
 from patrons.articles.sanitize import reading_minutes
-from patrons.db import session as db
-from patrons.extensions import cache, limiter
+from patrons.core import clock
+from patrons.core.db import session as db
+from patrons.core.extensions import cache, limiter
+from patrons.core.headers import content_security_policy, security_headers
 from patrons.models import Article
 from patrons.models.events import EVENT_KINDS
 from patrons.pledges.entitlement import user_is_active_patron
-from patrons.web import content_security_policy, security_headers
 
 bp = Blueprint("articles", __name__)
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from patrons.db import Base
+from patrons.core.db import Base
 
 ARTICLE_STATUSES = ("draft", "published")
 BODY_FORMATS = ("markdown", "html")

@@ -5,7 +5,7 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from patrons.db import Base
+from patrons.core.db import Base
 
 # First-party, aggregate counters: no person, no cookie, just how often per article and day.
 EVENT_KINDS = (

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from patrons.db import Base
+from patrons.core.db import Base
 
 OUTBOUND_STATUSES = ("queued", "sent", "failed")
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from patrons.db import Base
+from patrons.core.db import Base
 
 # A pledge in one of these states is over: the reader may pledge again.
 ENDED_STATUSES = ("canceled", "incomplete_expired", "abandoned")

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from patrons.db import Base
+from patrons.core.db import Base
 from patrons.models.accounts import User
 from patrons.models.articles import CorrectionSuggestion
 from patrons.models.events import DailyCount

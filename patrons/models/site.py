@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from patrons.db import Base
+from patrons.core.db import Base
 
 
 class SiteSetting(Base):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from patrons.db import Base
+from patrons.core.db import Base
 
 if TYPE_CHECKING:
     from patrons.models.articles import Article

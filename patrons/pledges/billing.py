@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from patrons.config import Settings
+from patrons.core.config import Settings
 from patrons.pledges.gateway import Gateway
 
 _KEY = "patrons.gateway"

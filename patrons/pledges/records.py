@@ -14,10 +14,10 @@ from flask_babel import gettext as _
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from patrons import clock, mail
+from patrons import mail
+from patrons.core import clock, signals
 from patrons.models import BillingCustomer, Payment, Pledge, PledgeStatusChange, User
 from patrons.pledges.gateway import Charge, Invoice, Subscription, parse_plan_id
-from patrons.voting.service import withdraw_votes_of_user
 
 # Payment statuses a later, older-looking snapshot must not undo.
 _SETTLED = frozenset({"paid", "refunded", "partially_refunded", "disputed"})
@@ -231,7 +231,7 @@ def apply_charge(db: Session, charge: Charge, *, disputed: bool = False) -> Paym
     if payment.status in ("refunded", "disputed"):  # money taken back: so are the votes
         pledge = db.get(Pledge, payment.pledge_id)
         if pledge is not None and pledge.user_id is not None:
-            withdraw_votes_of_user(db, pledge.user_id, clock.now())
+            signals.payment_taken_back.send(db, user_id=pledge.user_id, now=clock.now())
     return payment
 
 

@@ -32,8 +32,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from patrons import clock, mail
-from patrons.config import Settings
+from patrons import mail
+from patrons.core import clock
+from patrons.core.config import Settings
+from patrons.core.money import CurrencyOption
 from patrons.models import BillingCustomer, Payment, Pledge, User
 from patrons.models.pledges import ENDED_STATUSES
 from patrons.pledges import records
@@ -46,7 +48,6 @@ from patrons.pledges.gateway import (
     Subscription,
     plan_id,
 )
-from patrons.pledges.options import CurrencyOption
 
 LEASE_SECONDS = 60  # a lease older than this was left by a request that died: take it over
 WAIT_SECONDS = 8.0  # how long a request waits for another one's Stripe call to finish
@@ -657,7 +658,7 @@ def _queue_canceled_mail(db: Session, user: User, pledge: Pledge) -> None:
 
 
 def _date(value: datetime | None) -> str:
-    from patrons.formatting import format_date
+    from patrons.core.formatting import format_date
 
     return format_date(value) if value else _("the end of this month")
 

@@ -24,17 +24,16 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from patrons import mail
-from patrons.config import Settings
-from patrons.db import session as db
-from patrons.extensions import limiter
+from patrons import attribution, mail
+from patrons.core.config import Settings
+from patrons.core.db import session as db
+from patrons.core.extensions import limiter
 from patrons.models.pledges import ENDED_STATUSES
 from patrons.pledges import service
 from patrons.pledges.billing import gateway
 from patrons.pledges.forms import ActionForm, CancelForm, ChangeAmountForm
 from patrons.pledges.gateway import Gateway
 from patrons.pledges.records import money
-from patrons.reports import attribution
 
 bp = Blueprint("pledges", __name__)
 
@@ -374,7 +373,7 @@ def change_amount():  # type: ignore[no-untyped-def]
 
 
 def _amount_changed(pledge: Any) -> str:
-    from patrons.formatting import format_date
+    from patrons.core.formatting import format_date
 
     return _(
         "Your pledge is now %(amount)s a month, from today. The difference for the rest of "
@@ -399,7 +398,7 @@ def cancel():  # type: ignore[no-untyped-def]
 
 
 def _canceled(pledge: Any) -> str:
-    from patrons.formatting import format_date
+    from patrons.core.formatting import format_date
 
     return _(
         "Your pledge will end on %(date)s. Nothing more will be charged. We have sent you an "

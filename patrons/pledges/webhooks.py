@@ -38,9 +38,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from patrons import clock, mail
-from patrons.db import session as db
-from patrons.extensions import csrf
+from patrons import mail
+from patrons.core import clock
+from patrons.core.db import session as db
+from patrons.core.extensions import csrf
 from patrons.models import Pledge, StripeEvent, User
 from patrons.models.pledges import ENDED_STATUSES
 from patrons.pledges import records

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Date, Integer, bindparam, text
 from sqlalchemy.orm import Session
 
-from patrons.db import UTCDateTime
+from patrons.core.db import UTCDateTime
 from patrons.models.reports import NOTEWORTHY_PAYMENT
 
 # A pledge's statuses in which its reader counts as a patron (past_due: only within the grace

@@ -1,27 +1,17 @@
-"""Staff pages. Every route of this blueprint is staff-only: the check sits on the blueprint."""
+"""Staff pages: articles, corrections, site texts and members (views), voting rounds and
+proposals (voting), reports (reports) and the offline Stripe's simulations (simulate).
 
-from flask import Blueprint, abort
-from flask_login import current_user
+Every route is staff-only: the check sits on the parent blueprint (views.bp), whose
+before_request and after_request run for its children too.
+"""
 
-from patrons.extensions import login_manager
+from flask import Flask
 
-bp = Blueprint("staff", __name__, url_prefix="/staff")
+from patrons.staff import reports, simulate, views, voting
 
-
-@bp.before_request
-def require_staff():  # type: ignore[no-untyped-def]
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    if not current_user.is_staff:
-        abort(403)
-    return None
+for child in (voting.bp, reports.bp, simulate.bp):
+    views.bp.register_blueprint(child)
 
 
-@bp.after_request
-def never_cache(response):  # type: ignore[no-untyped-def]
-    response.cache_control.private = True
-    response.cache_control.no_store = True
-    return response
-
-
-from patrons.staff import views  # noqa: E402,F401  (routes register on bp)
+def register(app: Flask) -> None:
+    app.register_blueprint(views.bp)

@@ -9,7 +9,7 @@ from wtforms import (
 )
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
-from patrons.formfields import SmallIntegerField
+from patrons.core.formfields import SmallIntegerField
 
 
 class TagsField(StringField):

@@ -7,18 +7,19 @@ is the blueprint's own (patrons/staff/__init__.py).
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from patrons.db import session as db
+from patrons.core.db import session as db
 from patrons.models import Pledge, User
 from patrons.models.pledges import ENDED_STATUSES
 from patrons.pledges import service
 from patrons.pledges.billing import gateway
 from patrons.pledges.gateway import Gateway, GatewayError
-from patrons.staff import bp
 from patrons.staff.forms import ActionForm
+
+bp = Blueprint("simulate", __name__)  # under /staff, behind its staff check (staff/__init__.py)
 
 
 @bp.app_context_processor
@@ -40,7 +41,7 @@ def _offline_gateway() -> Gateway:
 
 
 @bp.get("/simulate")
-def simulate():  # type: ignore[no-untyped-def]
+def index():  # type: ignore[no-untyped-def]
     _offline_gateway()
     rows = db.execute(
         select(Pledge, User.email)
@@ -53,7 +54,7 @@ def simulate():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/simulate/renewal")
-def simulate_renewal():  # type: ignore[no-untyped-def]
+def renewal():  # type: ignore[no-untyped-def]
     gw = _offline_gateway()
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -65,11 +66,11 @@ def simulate_renewal():  # type: ignore[no-untyped-def]
     else:
         db.commit()
         flash(_("Next month simulated: %(count)d active pledges renewed.", count=count), "success")
-    return redirect(url_for("staff.simulate"), code=303)
+    return redirect(url_for("staff.simulate.index"), code=303)
 
 
 @bp.post("/simulate/failed-renewal/<int:pledge_id>")
-def simulate_failed_renewal(pledge_id: int):  # type: ignore[no-untyped-def]
+def failed_renewal(pledge_id: int):  # type: ignore[no-untyped-def]
     gw = _offline_gateway()
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -87,4 +88,4 @@ def simulate_failed_renewal(pledge_id: int):  # type: ignore[no-untyped-def]
         db.commit()
         flash(_("A failed renewal was simulated: pledge %(id)d is now %(status)s.",
                 id=pledge.id, status=pledge.status), "success")  # fmt: skip
-    return redirect(url_for("staff.simulate"), code=303)
+    return redirect(url_for("staff.simulate.index"), code=303)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -12,11 +12,29 @@ from sqlalchemy import select
 from patrons import site
 from patrons.accounts import service as accounts_service
 from patrons.articles import corrections, service
-from patrons.db import session as db
+from patrons.core.db import session as db
+from patrons.core.extensions import login_manager
+from patrons.core.urls import db_id, safe_next
 from patrons.models import Article, CorrectionSuggestion
-from patrons.staff import bp
 from patrons.staff.forms import ActionForm, ArticleForm, SiteTextsForm
-from patrons.urls import db_id, safe_next
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+@bp.before_request
+def require_staff():  # type: ignore[no-untyped-def]
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if not current_user.is_staff:
+        abort(403)
+    return None
+
+
+@bp.after_request
+def never_cache(response):  # type: ignore[no-untyped-def]
+    response.cache_control.private = True
+    response.cache_control.no_store = True
+    return response
 
 
 @bp.get("/")

@@ -1,2 +1,15 @@
 """Voting on coverage: patrons back the topics the newsroom covers next (service.py holds the
-rules; views.py the public pages; staff_views.py the staff pages on the staff blueprint)."""
+rules, views.py the public pages; the staff pages are patrons/staff/voting.py)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    """/topics…; a refund or dispute recorded by pledges withdraws the patron's votes."""
+    from patrons.core import signals
+    from patrons.voting import service, views
+
+    app.register_blueprint(views.bp)
+    signals.payment_taken_back.connect(service.withdraw_votes_on_refund)

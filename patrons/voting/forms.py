@@ -15,7 +15,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
-from patrons.formfields import SmallIntegerField
+from patrons.core.formfields import SmallIntegerField
 from patrons.voting.service import (
     DESCRIPTION_MAX,
     REASON_MAX,

@@ -66,7 +66,7 @@ def _lock_voters(db: Session, user_ids: Iterable[int] | object) -> None:
     """Serialise with every other vote of these users (see the module's docstring)."""
     if db.get_bind().dialect.name == "sqlite":
         conn = db.connection()
-        # pysqlite opens a transaction at the first write only (patrons/db.py): none open means
+        # pysqlite opens a transaction at the first write only (patrons/core/db.py): none open means
         # nothing written yet, so take the write lock now; one open already holds it.
         if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -426,6 +426,11 @@ def withdraw_votes_of_user(db: Session, user_id: int, now: datetime) -> int:
     still_open = select(Round.id).where(Round.closes_at > now)
     gone = db.execute(delete(Vote).where(Vote.user_id == user_id, Vote.round_id.in_(still_open)))
     return gone.rowcount or 0
+
+
+def withdraw_votes_on_refund(db: Session, *, user_id: int, now: datetime) -> None:
+    """The receiver of signals.payment_taken_back (connected in voting.register)."""
+    withdraw_votes_of_user(db, user_id, now)
 
 
 def votes_of(db: Session, user_id: int, round_ids: Iterable[int]) -> set[int]:

@@ -23,9 +23,9 @@ from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 
-from patrons import clock
-from patrons.db import session as db
-from patrons.extensions import limiter
+from patrons.core import clock
+from patrons.core.db import session as db
+from patrons.core.extensions import limiter
 from patrons.models import Round
 from patrons.pledges.entitlement import user_is_active_patron
 from patrons.voting import service

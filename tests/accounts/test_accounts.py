@@ -337,7 +337,7 @@ def test_email_change_needs_the_password_and_never_takes_an_address_in_use(clien
 
 
 def test_export_includes_my_votes_and_proposals_only(client, db):
-    from patrons import clock
+    from patrons.core import clock
     from patrons.models import Vote
     from tests.factories import make_patron, make_proposal, make_round
 

@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from patrons import extensions
+from patrons.core import extensions
 from tests.conftest import csrf_token, login, make_settings
 from tests.factories import PASSWORD, make_user
 from tests.fuzzing import CommittedWrites, row_counts
@@ -174,7 +174,7 @@ def test_threat_23_hash_cost_comes_from_the_settings_and_production_has_a_floor(
 ):
     from patrons import create_app
     from patrons.accounts.passwords import hash_password, needs_rehash, verify_password
-    from patrons.config import ConfigError
+    from patrons.core.config import ConfigError
 
     default = hash_password("a password")
     assert "$m=65536,t=3,p=4$" in default  # outside an app: the defaults of Settings

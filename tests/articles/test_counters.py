@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from patrons import clock
 from patrons.articles.counters import count_event
+from patrons.core import clock
 from patrons.models import DailyCount
 from patrons.models.events import EVENT_KINDS
 from tests.factories import make_article

@@ -117,7 +117,7 @@ def test_an_article_appears_once_its_publication_time_has_passed(client, db, mon
 
     from datetime import timedelta
 
-    from patrons import clock
+    from patrons.core import clock
 
     later = clock.now() + timedelta(days=2)
     monkeypatch.setattr(clock, "now", lambda: later)

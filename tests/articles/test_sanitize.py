@@ -13,10 +13,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from sqlalchemy import select
 
-from patrons import clock
 from patrons.articles import corrections, service
 from patrons.articles.sanitize import render_body, sanitise_html
 from patrons.articles.service import strip_controls
+from patrons.core import clock
 from patrons.models import Article, CorrectionSuggestion
 from tests.conftest import csrf_token, login
 from tests.factories import PASSWORD, make_article, make_staff

@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from patrons.config import Settings
+from patrons.core.config import Settings
 from patrons.models import OutboundEmail, Pledge, User
 from patrons.pledges import service
 from patrons.pledges.billing import gateway

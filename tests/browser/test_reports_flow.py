@@ -14,7 +14,8 @@ from flask import Flask
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
-from patrons import clock, demo
+from patrons import demo
+from patrons.core import clock
 from tests.browser.conftest import AXE_JS, watch
 
 

@@ -25,7 +25,7 @@ import pytest
 import requests
 import stripe
 
-from patrons.config import Settings
+from patrons.core.config import Settings
 from tests.conftest import make_settings
 
 WEBHOOK_SECRET = "whsec_test_patrons"
@@ -141,7 +141,7 @@ class StripeWorld:
     def customer(self, *, known: bool = True, email: str | None = None) -> tuple[Any, str]:
         """A reader and their Stripe customer with a good default card; `known=False` leaves
         out the local billing_customers row (a customer this deployment never made)."""
-        from patrons import clock
+        from patrons.core import clock
         from patrons.models import BillingCustomer
         from tests.factories import make_user
 
@@ -171,7 +171,7 @@ class StripeWorld:
     ) -> Any:
         """A pending pledge (as the pledge page leaves it) and its live subscription;
         `pending=False`: no pledge row, as for a subscription made outside the app."""
-        from patrons import clock
+        from patrons.core import clock
         from patrons.models import Pledge
 
         user, customer_id = self.customer(known=known)
@@ -228,7 +228,7 @@ def table_rows(db: Any) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, to prove that a request wrote nothing at all."""
     from sqlalchemy import select
 
-    from patrons.db import Base
+    from patrons.core.db import Base
 
     db.rollback()  # a fresh snapshot, not the session's cached view
     snapshot = {}

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from patrons import clock
+from patrons.core import clock
 from patrons.models import Payment, Pledge
 from patrons.pledges.entitlement import GRACE_DAYS, is_active_patron, user_is_active_patron
 from tests.factories import make_patron, make_user

@@ -59,7 +59,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from patrons.config import Settings
+from patrons.core.config import Settings
 from patrons.models import Pledge
 from tests.conftest import csrf_token, login
 from tests.factories import PASSWORD, make_staff, make_user
@@ -87,8 +87,8 @@ PLEDGE_FIELDS = {
     "pledges.change_amount": ["amount", "other_amount"],
     "pledges.cancel": ["reason"],
     "pledges.resume": [],
-    "staff.simulate_renewal": [],
-    "staff.simulate_failed_renewal": [],
+    "staff.simulate.renewal": [],
+    "staff.simulate.failed_renewal": [],
 }
 JSON_ROUTES = {
     "pledges.start",
@@ -109,8 +109,8 @@ CASES = [
     ("pledges.cancel", "patron"),
     ("pledges.resume", "patron"),
     ("pledges.resume", "ending"),
-    ("staff.simulate_renewal", "staff"),
-    ("staff.simulate_failed_renewal", "staff"),
+    ("staff.simulate.renewal", "staff"),
+    ("staff.simulate.failed_renewal", "staff"),
 ]
 # routes where valid input is common or offered: some examples must have written
 WRITES_ON_VALID_INPUT = {
@@ -118,8 +118,8 @@ WRITES_ON_VALID_INPUT = {
     "pledges.card_confirm",
     "pledges.change_amount",
     "pledges.cancel",
-    "staff.simulate_renewal",
-    "staff.simulate_failed_renewal",
+    "staff.simulate.renewal",
+    "staff.simulate.failed_renewal",
 }
 # nesting depths drawn for JSON bodies: through and past Python's recursion limit (1,000)
 NESTING_PARSED = 2500

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patrons import clock, create_app, extensions
+from patrons import create_app
+from patrons.core import clock, extensions
 from patrons.models import BillingCustomer, OutboundEmail, Payment, Pledge, PledgeStatusChange, User
 from patrons.pledges import records
 from patrons.pledges.billing import gateway

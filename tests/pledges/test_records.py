@@ -22,7 +22,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patrons import clock
+from patrons.core import clock
 from patrons.models import BillingCustomer, OutboundEmail, Pledge, PledgeStatusChange
 from patrons.pledges import records
 from patrons.pledges.gateway import API_VERSION, Charge, Invoice, Subscription

@@ -28,7 +28,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from patrons import clock
+from patrons.core import clock
 from patrons.models import (
     BillingCustomer,
     OutboundEmail,

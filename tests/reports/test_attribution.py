@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from patrons import clock
+from patrons import attribution
+from patrons.core import clock
 from patrons.models import Pledge, User
-from patrons.reports import attribution
 from tests.conftest import csrf_token
 from tests.factories import make_article, make_user
 

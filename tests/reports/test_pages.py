@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from patrons import clock
+from patrons.core import clock
 from patrons.models import DailyCount, ExchangeRate, OutboundEmail, Round, User
 from patrons.reports import rates, service
 from patrons.reports.dates import ReportRange

@@ -19,7 +19,7 @@ import requests
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from patrons import clock
+from patrons.core import clock
 from patrons.models import Payment, Pledge
 from patrons.voting import service
 from tests.factories import PASSWORD, make_patron, make_round

@@ -8,7 +8,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patrons import clock, demo
+from patrons import demo
+from patrons.core import clock
 from patrons.models import Round, Topic, TopicArticle
 
 
@@ -16,7 +17,7 @@ def test_seed_demo_adds_rounds_a_covered_topic_and_a_proposal(
     app: Flask, client: FlaskClient, db: Session
 ) -> None:
     with app.app_context():
-        from patrons.db import session
+        from patrons.core.db import session
 
         demo.seed(session)
         session.commit()

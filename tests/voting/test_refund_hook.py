@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy.orm import Session
 
-from patrons import clock
+from patrons.core import clock
 from patrons.pledges import records
 from patrons.pledges.gateway import Charge
 from patrons.voting import service

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from patrons import clock
-from patrons.csvexport import neutralise, to_csv
+from patrons.core import clock
+from patrons.core.csvexport import neutralise, to_csv
 from patrons.models import OutboundEmail, Payment, Pledge, Round, Topic, Vote
 from patrons.voting import service
 from patrons.voting.service import VotingError

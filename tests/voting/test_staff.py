@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patrons import clock
+from patrons.core import clock
 from patrons.models import OutboundEmail, Round, Topic
 from tests.conftest import csrf_token, login
 from tests.factories import PASSWORD, make_article, make_patron, make_proposal, make_round

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from patrons import clock
-from patrons.config import Settings
-from patrons.csvexport import to_csv
-from patrons.db import session as db
+from patrons.core import clock
+from patrons.core.config import Settings
+from patrons.core.csvexport import to_csv
+from patrons.core.db import session as db
 from patrons.models import User
 from patrons.reports import members, rates, service
 from patrons.reports.dates import RangeError, ReportRange, parse_range
 from patrons.reports.forms import rates_form, rates_from
-from patrons.staff import bp
 
+bp = Blueprint("reports", __name__)  # under /staff, behind its staff check (staff/__init__.py)
 CSV_TABLES = "any(" + ", ".join(service.TABLES) + ")"
 
 
@@ -41,7 +41,7 @@ def _rates() -> rates.Rates:
 
 
 @bp.get("/reports")
-def reports():  # type: ignore[no-untyped-def]
+def index():  # type: ignore[no-untyped-def]
     rng = _range()
     grace = _settings().pledge_grace_days
     dash = service.dashboard(db, rng, _rates(), clock.now(), grace, _codes())
@@ -52,7 +52,7 @@ def reports():  # type: ignore[no-untyped-def]
 
 
 @bp.get(f"/reports/<{CSV_TABLES}:table>.csv")
-def report_csv(table: str):  # type: ignore[no-untyped-def]
+def table_csv(table: str):  # type: ignore[no-untyped-def]
     rng = _range()
     found = service.full_table(db, table, rng, _rates(), clock.now(),
                                _settings().pledge_grace_days, _codes())  # fmt: skip
@@ -67,7 +67,7 @@ def _csv_response(stem: str, rows: list[list[Any]]):  # type: ignore[no-untyped-
 
 
 @bp.route("/reports/rates", methods=["GET", "POST"])
-def report_rates():  # type: ignore[no-untyped-def]
+def exchange_rates():  # type: ignore[no-untyped-def]
     codes, current = _codes(), _rates()
     shown = {f"rate_{c}": str(r) for c in codes if (r := current.rate(c)) is not None}
     shown["reporting_currency"] = current.reporting
@@ -77,7 +77,7 @@ def report_rates():  # type: ignore[no-untyped-def]
         rates.save(db, form.reporting_currency.data, rates_from(form, codes), clock.now())
         db.commit()
         flash(_("Exchange rates saved."), "success")
-        return redirect(url_for("staff.report_rates"), code=303)
+        return redirect(url_for("staff.reports.exchange_rates"), code=303)
     status = 400 if request.method == "POST" else 200
     return render_template("staff/reports_rates.html", form=form, codes=codes,
                            rates=current), status  # fmt: skip

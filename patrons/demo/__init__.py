@@ -10,17 +10,16 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from patrons import clock
 from patrons.accounts import auth
 from patrons.articles import service
+from patrons.core import clock
+from patrons.demo.content import ARTICLES, ROUND, TOPICS
 from patrons.models import Round, Topic
 from patrons.reports import demo as reports_demo
 from patrons.voting import demo as voting_demo
 
 DEMO_STAFF_EMAIL = "staff@example.org"
 DEMO_STAFF_PASSWORD = "demo-staff-password"  # noqa: S105  (demo only; seed-demo refuses production)
-
-from patrons.demo_content import ARTICLES, ROUND, TOPICS  # noqa: E402
 
 
 def seed(db: Session) -> str:

@@ -9,25 +9,19 @@ from email.utils import getaddresses
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from patrons.pledges.options import (
+from patrons.core.money import (
     DEFAULT_PLEDGE_AMOUNTS,
     CurrencyOption,
     PledgeOptionsError,
     parse_pledge_amounts,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # patrons/core/config.py -> the checkout
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
 
 class ConfigError(RuntimeError):
     """A setting is missing or malformed."""
-
-
-def _bool(value: str | None, default: bool = False) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _int(environ: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -89,7 +83,7 @@ class Settings:
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
-    # what readers may pledge (patrons/pledges/options.py) and how long a failed renewal
+    # what readers may pledge (patrons/core/money.py) and how long a failed renewal
     # keeps a patron's rights
     pledge_options: tuple[CurrencyOption, ...] = parse_pledge_amounts(DEFAULT_PLEDGE_AMOUNTS)
     pledge_grace_days: int = 7

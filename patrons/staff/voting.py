@@ -1,6 +1,6 @@
 """Staff pages for voting: rounds, their topics and results, the proposals queue, outcomes.
 
-The routes sit on the staff blueprint, whose before_request admits staff only
+A child of the staff blueprint, whose before_request admits staff only
 (patrons/staff/__init__.py).
 """
 
@@ -9,17 +9,27 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
 from wtforms.fields.choices import SelectChoice
 
-from patrons import clock, mail, site
-from patrons.csvexport import to_csv
-from patrons.db import session as db
+from patrons import mail, site
+from patrons.core import clock
+from patrons.core.csvexport import to_csv
+from patrons.core.db import session as db
 from patrons.models import Round, Topic
-from patrons.staff import bp
 from patrons.voting import service
 from patrons.voting.forms import (
     ApproveForm,
@@ -32,6 +42,8 @@ from patrons.voting.forms import (
     VoteForm,
 )
 
+bp = Blueprint("voting", __name__)  # under /staff, behind its staff check (staff/__init__.py)
+
 
 def _grace() -> int:
     return current_app.config["SETTINGS"].pledge_grace_days
@@ -42,7 +54,7 @@ def _round(round_id: int) -> Round:
 
 
 @bp.get("/voting")
-def voting():  # type: ignore[no-untyped-def]
+def index():  # type: ignore[no-untyped-def]
     return render_template(
         "staff/voting.html",
         rounds=service.all_rounds(db),
@@ -73,7 +85,7 @@ def new_round():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/voting/rounds/<int:round_id>", methods=["GET", "POST"])
-def voting_round(round_id: int):  # type: ignore[no-untyped-def]
+def round_page(round_id: int):  # type: ignore[no-untyped-def]
     return _edit_round(_round(round_id))
 
 
@@ -90,7 +102,7 @@ def _edit_round(found: Round | None):  # type: ignore[no-untyped-def]
         else:
             db.commit()
             flash(_("Saved the round “%(title)s”.", title=saved.title), "success")
-            return redirect(url_for("staff.voting_round", round_id=saved.id), code=303)
+            return redirect(url_for("staff.voting.round_page", round_id=saved.id), code=303)
     return _round_page(found, form=form), status
 
 
@@ -142,7 +154,7 @@ def add_topic(round_id: int):  # type: ignore[no-untyped-def]
         else:
             db.commit()
             flash(_("Added “%(title)s”.", title=topic.title), "success")
-            return redirect(url_for("staff.voting_round", round_id=found.id), code=303)
+            return redirect(url_for("staff.voting.round_page", round_id=found.id), code=303)
     return _round_page(found, topic_form=form), 400
 
 
@@ -153,7 +165,7 @@ def close_round(round_id: int):  # type: ignore[no-untyped-def]
         abort(400)
     return _done(lambda: service.close_round(db, found, clock.now()),
                  _("The round is closed; its results are frozen."),
-                 url_for("staff.voting_round", round_id=found.id))  # fmt: skip
+                 url_for("staff.voting.round_page", round_id=found.id))  # fmt: skip
 
 
 @bp.get("/voting/rounds/<int:round_id>/results.csv")
@@ -216,9 +228,9 @@ def moderate_topic(topic_id: int, action: str):  # type: ignore[no-untyped-def]
     topic = db.get(Topic, topic_id) or abort(404)
     back = request.form.get("back") == "round" and topic.round_id
     target = (
-        url_for("staff.voting_round", round_id=topic.round_id)
+        url_for("staff.voting.round_page", round_id=topic.round_id)
         if back
-        else url_for("staff.proposals")
+        else url_for("staff.voting.proposals")
     )
     now = clock.now()
     if action == "approve":
@@ -246,7 +258,9 @@ def moderate_topic(topic_id: int, action: str):  # type: ignore[no-untyped-def]
 @bp.post("/voting/topics/<int:topic_id>/status")
 def topic_status(topic_id: int):  # type: ignore[no-untyped-def]
     topic = db.get(Topic, topic_id) or abort(404)
-    back = url_for("staff.voting_round", round_id=topic.round_id or 0, _anchor=f"topic-{topic.id}")
+    back = url_for(
+        "staff.voting.round_page", round_id=topic.round_id or 0, _anchor=f"topic-{topic.id}"
+    )
     form = StatusForm()
     if not form.validate_on_submit():
         return render_template("staff/voting_refused.html", back=back), 400
@@ -266,7 +280,9 @@ def topic_status(topic_id: int):  # type: ignore[no-untyped-def]
 @bp.post("/voting/topics/<int:topic_id>/articles")
 def link_article(topic_id: int):  # type: ignore[no-untyped-def]
     topic = db.get(Topic, topic_id) or abort(404)
-    back = url_for("staff.voting_round", round_id=topic.round_id or 0, _anchor=f"topic-{topic.id}")
+    back = url_for(
+        "staff.voting.round_page", round_id=topic.round_id or 0, _anchor=f"topic-{topic.id}"
+    )
     form = LinkArticleForm()
     if not form.validate_on_submit():
         return render_template("staff/voting_refused.html", back=back), 400
