@@ -3,6 +3,7 @@
 import logging
 
 from flask import Blueprint, Flask
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from patrons.core.db import session
@@ -12,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 @bp.get("/healthz")
-def healthz():  # type: ignore[no-untyped-def]
+def healthz() -> ResponseReturnValue:
     headers = {"Cache-Control": "no-store"}
     try:
         session.execute(text("SELECT 1"))

@@ -11,6 +11,7 @@ from pathlib import Path
 from babel.support import NullTranslations
 from flask import Flask, Response, abort, g, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.typing import ResponseReturnValue
 from flask_babel import get_translations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -166,7 +167,7 @@ ERROR_TITLES = {
 }
 
 
-def _error_page(code: int, title: str, message: str):  # type: ignore[no-untyped-def]
+def _error_page(code: int, title: str, message: str) -> ResponseReturnValue:
     text = str(ERROR_TEXT[code]) if code in (404, 500, 429, 413) else message
     if code in ERROR_TITLES and title == HTTP_STATUS_CODES.get(code):
         title = str(ERROR_TITLES[code])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from patrons.articles.sanitize import render_body
@@ -54,7 +54,7 @@ class Page:
         return self.number > 1
 
 
-def _published():  # type: ignore[no-untyped-def]
+def _published() -> Select[tuple[Article]]:
     return select(Article).where(Article.status == "published", Article.published_at <= clock.now())
 
 

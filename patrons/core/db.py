@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask, g
 from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -67,6 +69,21 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+def upsert(db: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT, on PostgreSQL and SQLite alike (both spell
+    `on_conflict_do_nothing` / `on_conflict_do_update` the same way)."""
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def insert_or_ignore(
+    db: Session, table: Any, values: Any, conflict_on: list[Any] | None = None
+) -> postgresql.Insert | sqlite.Insert:
+    """INSERT these values unless a row with the same key (`conflict_on`, or any unique key)
+    exists: the statement, to execute (and add RETURNING to) as the caller needs."""
+    return upsert(db, table).values(values).on_conflict_do_nothing(index_elements=conflict_on)
+
+
 def init_app(app: Flask, url: str) -> None:
     engine = make_engine(url)
     app.extensions["db.engine"] = engine
@@ -87,10 +104,6 @@ def _close_session(_exc: BaseException | None) -> None:
     db_session = g.pop("db_session", None)
     if db_session is not None:
         db_session.close()
-
-
-def get_engine(app: Flask) -> Engine:
-    return app.extensions["db.engine"]
 
 
 session: Session = LocalProxy(get_session)  # type: ignore[assignment]

@@ -21,6 +21,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -96,7 +97,7 @@ def _remembered_choice() -> service.Choice | None:
 
 
 @bp.get("/support")
-def support():  # type: ignore[no-untyped-def]
+def support() -> ResponseReturnValue:
     settings, args = _settings(), request.args
     choice, error = None, None
     currency = service.currency_option(settings, args.get("currency"))
@@ -205,7 +206,7 @@ def _answer(outcome: service.Outcome) -> Any:
 @bp.post("/pledge/start")
 @login_required
 @limiter.limit("20 per minute;200 per day")
-def start():  # type: ignore[no-untyped-def]
+def start() -> ResponseReturnValue:
     gw = _gateway_or_404()
     data = _payload()
     try:
@@ -234,7 +235,7 @@ def _setup_intent_id(data: dict[str, Any]) -> str:
 @bp.post("/pledge/subscribe")
 @login_required
 @limiter.limit("20 per minute")
-def subscribe():  # type: ignore[no-untyped-def]
+def subscribe() -> ResponseReturnValue:
     gw = _gateway_or_404()
     data = _payload()
     try:
@@ -254,7 +255,7 @@ def subscribe():  # type: ignore[no-untyped-def]
 @bp.post("/pledge/refresh")
 @login_required
 @limiter.limit("30 per minute")
-def refresh():  # type: ignore[no-untyped-def]
+def refresh() -> ResponseReturnValue:
     gw = _gateway_or_404()
     try:
         outcome = service.refresh(db, gw, current_user)
@@ -267,7 +268,7 @@ def refresh():  # type: ignore[no-untyped-def]
 @bp.post("/pledge/card")
 @login_required
 @limiter.limit("20 per minute;100 per day")
-def card_start():  # type: ignore[no-untyped-def]
+def card_start() -> ResponseReturnValue:
     gw = _gateway_or_404()
     try:
         attempt = service.check_attempt(_payload().get("attempt"))
@@ -282,7 +283,7 @@ def card_start():  # type: ignore[no-untyped-def]
 @bp.post("/pledge/card/confirm")
 @login_required
 @limiter.limit("20 per minute")
-def card_confirm():  # type: ignore[no-untyped-def]
+def card_confirm() -> ResponseReturnValue:
     gw = _gateway_or_404()
     try:
         setup_intent = _setup_intent_id(_payload())
@@ -308,7 +309,7 @@ def card_confirm():  # type: ignore[no-untyped-def]
 
 @bp.get("/pledge")
 @login_required
-def pledge():  # type: ignore[no-untyped-def]
+def pledge() -> ResponseReturnValue:
     return _pledge_page()
 
 
@@ -357,7 +358,7 @@ def _change(action: Any, success: Any, form: Any = None, field: str = "") -> Any
 @bp.post("/pledge/amount")
 @login_required
 @limiter.limit("20 per hour")
-def change_amount():  # type: ignore[no-untyped-def]
+def change_amount() -> ResponseReturnValue:
     form = ChangeAmountForm(formdata=request.form)  # a form post, never JSON (Flask-WTF reads it)
     if not form.validate_on_submit():
         return _pledge_page(amount_form=form), 400
@@ -386,7 +387,7 @@ def _amount_changed(pledge: Any) -> str:
 @bp.post("/pledge/cancel")
 @login_required
 @limiter.limit("20 per hour")
-def cancel():  # type: ignore[no-untyped-def]
+def cancel() -> ResponseReturnValue:
     form = CancelForm(formdata=request.form)
     if not form.validate_on_submit():
         return _pledge_page(cancel_form=form), 400
@@ -410,7 +411,7 @@ def _canceled(pledge: Any) -> str:
 @bp.post("/pledge/resume")
 @login_required
 @limiter.limit("20 per hour")
-def resume():  # type: ignore[no-untyped-def]
+def resume() -> ResponseReturnValue:
     form = ActionForm(formdata=request.form)
     if not form.validate_on_submit():
         abort(400)
@@ -422,7 +423,7 @@ def resume():  # type: ignore[no-untyped-def]
 
 @bp.get("/pledge/receipts/<int:payment_id>")
 @login_required
-def receipt(payment_id: int):  # type: ignore[no-untyped-def]
+def receipt(payment_id: int) -> ResponseReturnValue:
     found = service.receipt(db, current_user.id, payment_id)
     if found is None:
         abort(404)  # someone else's payment looks exactly like no payment

@@ -25,21 +25,19 @@ signature is the authentication (this is the only CSRF-exempt route).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from flask import Blueprint, Response, g, request
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from patrons import mail
 from patrons.core import clock
+from patrons.core.db import insert_or_ignore
 from patrons.core.db import session as db
 from patrons.core.extensions import csrf
 from patrons.models import Pledge, StripeEvent, User
@@ -228,14 +226,9 @@ def _fetch(gw: Gateway, event: Event) -> _Fetched:
 
 def _insert_event(session: Session, event: Event, now: datetime) -> bool:
     """True if this event id is new; False if it was stored before (a duplicate)."""
-    dialect = session.get_bind().dialect.name
-    insert: Callable[..., Any] = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(StripeEvent)
-        .values(id=event.id, type=event.type, created=event.created, received_at=now)
-        .on_conflict_do_nothing(index_elements=[StripeEvent.id])
-        .returning(StripeEvent.id)
-    )
+    values = {"id": event.id, "type": event.type, "created": event.created, "received_at": now}
+    statement = insert_or_ignore(session, StripeEvent, values, [StripeEvent.id])
+    statement = statement.returning(StripeEvent.id)
     return session.execute(statement).first() is not None
 
 

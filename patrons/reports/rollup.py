@@ -18,10 +18,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from patrons.core.db import insert_or_ignore
 from patrons.models import ReportDay
 from patrons.reports import queries
 
@@ -123,9 +122,8 @@ def _rows(
 
 def _save(db: Session, rows: list[dict[str, Any]]) -> None:
     """Insert, leaving alone what a concurrent view inserted first (the same figures)."""
-    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     for start in range(0, len(rows), 500):
-        db.execute(insert(ReportDay).values(rows[start : start + 500]).on_conflict_do_nothing())
+        db.execute(insert_or_ignore(db, ReportDay, rows[start : start + 500]))
 
 
 def update(db: Session, now: datetime, grace_days: int) -> datetime:

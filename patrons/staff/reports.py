@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from patrons.core import clock
@@ -41,7 +42,7 @@ def _rates() -> rates.Rates:
 
 
 @bp.get("/reports")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     rng = _range()
     grace = _settings().pledge_grace_days
     dash = service.dashboard(db, rng, _rates(), clock.now(), grace, _codes())
@@ -52,7 +53,7 @@ def index():  # type: ignore[no-untyped-def]
 
 
 @bp.get(f"/reports/<{CSV_TABLES}:table>.csv")
-def table_csv(table: str):  # type: ignore[no-untyped-def]
+def table_csv(table: str) -> ResponseReturnValue:
     rng = _range()
     found = service.full_table(db, table, rng, _rates(), clock.now(),
                                _settings().pledge_grace_days, _codes())  # fmt: skip
@@ -60,14 +61,14 @@ def table_csv(table: str):  # type: ignore[no-untyped-def]
     return _csv_response(f"{table}-{rng.first}-{rng.last}", [found.headers, *found.rows])
 
 
-def _csv_response(stem: str, rows: list[list[Any]]):  # type: ignore[no-untyped-def]
+def _csv_response(stem: str, rows: list[list[Any]]) -> ResponseReturnValue:
     response = current_app.response_class(to_csv(rows), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
     return response
 
 
 @bp.route("/reports/rates", methods=["GET", "POST"])
-def exchange_rates():  # type: ignore[no-untyped-def]
+def exchange_rates() -> ResponseReturnValue:
     codes, current = _codes(), _rates()
     shown = {f"rate_{c}": str(r) for c in codes if (r := current.rate(c)) is not None}
     shown["reporting_currency"] = current.reporting
@@ -84,7 +85,7 @@ def exchange_rates():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/members/<int:user_id>")
-def member(user_id: int):  # type: ignore[no-untyped-def]
+def member(user_id: int) -> ResponseReturnValue:
     user = db.get(User, user_id) or abort(404)
     return render_template("staff/member.html", member=user,
                            history=members.history(db, user))  # fmt: skip

@@ -8,6 +8,7 @@ is the blueprint's own (patrons/staff/__init__.py).
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -41,7 +42,7 @@ def _offline_gateway() -> Gateway:
 
 
 @bp.get("/simulate")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     _offline_gateway()
     rows = db.execute(
         select(Pledge, User.email)
@@ -54,7 +55,7 @@ def index():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/simulate/renewal")
-def renewal():  # type: ignore[no-untyped-def]
+def renewal() -> ResponseReturnValue:
     gw = _offline_gateway()
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -70,7 +71,7 @@ def renewal():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/simulate/failed-renewal/<int:pledge_id>")
-def failed_renewal(pledge_id: int):  # type: ignore[no-untyped-def]
+def failed_renewal(pledge_id: int) -> ResponseReturnValue:
     gw = _offline_gateway()
     if not ActionForm().validate_on_submit():
         abort(400)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -22,7 +23,7 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 
 @bp.before_request
-def require_staff():  # type: ignore[no-untyped-def]
+def require_staff() -> ResponseReturnValue:
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     if not current_user.is_staff:
@@ -31,19 +32,19 @@ def require_staff():  # type: ignore[no-untyped-def]
 
 
 @bp.after_request
-def never_cache(response):  # type: ignore[no-untyped-def]
+def never_cache(response) -> ResponseReturnValue:
     response.cache_control.private = True
     response.cache_control.no_store = True
     return response
 
 
 @bp.get("/")
-def home():  # type: ignore[no-untyped-def]
+def home() -> ResponseReturnValue:
     return render_template("staff/home.html")
 
 
 @bp.get("/articles")
-def articles():  # type: ignore[no-untyped-def]
+def articles() -> ResponseReturnValue:
     status = request.args.get("status")
     query = select(Article).order_by(Article.updated_at.desc().nulls_last(), Article.id.desc())
     if status in ("draft", "published"):
@@ -73,16 +74,16 @@ def _draft_from(form: ArticleForm) -> service.ArticleDraft:
 
 
 @bp.route("/articles/new", methods=["GET", "POST"])
-def new_article():  # type: ignore[no-untyped-def]
+def new_article() -> ResponseReturnValue:
     return _edit(None)
 
 
 @bp.route("/articles/<int:article_id>/edit", methods=["GET", "POST"])
-def edit_article(article_id: int):  # type: ignore[no-untyped-def]
+def edit_article(article_id: int) -> ResponseReturnValue:
     return _edit(db.get(Article, article_id) or abort(404))
 
 
-def _edit(article: Article | None):  # type: ignore[no-untyped-def]
+def _edit(article: Article | None) -> ResponseReturnValue:
     form = ArticleForm(obj=article)
     if form.validate_on_submit():
         try:
@@ -101,7 +102,7 @@ def _edit(article: Article | None):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/articles/<int:article_id>/<any(publish, unpublish):action>")
-def publish_article(article_id: int, action: str):  # type: ignore[no-untyped-def]
+def publish_article(article_id: int, action: str) -> ResponseReturnValue:
     article = db.get(Article, article_id) or abort(404)
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -116,7 +117,7 @@ def publish_article(article_id: int, action: str):  # type: ignore[no-untyped-de
 
 
 @bp.get("/corrections")
-def correction_list():  # type: ignore[no-untyped-def]
+def correction_list() -> ResponseReturnValue:
     status = request.args.get("status", "open")
     if status not in ("open", "resolved", "declined", "all"):
         abort(404)
@@ -136,7 +137,7 @@ def correction_list():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/corrections/<int:suggestion_id>/<any(open, resolved, declined):status>")
-def handle_correction(suggestion_id: int, status: str):  # type: ignore[no-untyped-def]
+def handle_correction(suggestion_id: int, status: str) -> ResponseReturnValue:
     suggestion = db.get(CorrectionSuggestion, suggestion_id) or abort(404)
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -153,7 +154,7 @@ def handle_correction(suggestion_id: int, status: str):  # type: ignore[no-untyp
 
 
 @bp.route("/settings", methods=["GET", "POST"])
-def site_texts():  # type: ignore[no-untyped-def]
+def site_texts() -> ResponseReturnValue:
     current = site.load(db)
     form = SiteTextsForm(obj=current)
     if form.validate_on_submit():
@@ -168,7 +169,7 @@ def site_texts():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/members")
-def members():  # type: ignore[no-untyped-def]
+def members() -> ResponseReturnValue:
     """Members, newest first, searchable by email or name."""
     query_text = " ".join(request.args.get("q", "").split())[:254]
     rows = accounts_service.find_members(db, query_text)

@@ -20,6 +20,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
@@ -54,7 +55,7 @@ def _round(round_id: int) -> Round:
 
 
 @bp.get("/voting")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     return render_template(
         "staff/voting.html",
         rounds=service.all_rounds(db),
@@ -80,16 +81,16 @@ def _draft(form: RoundForm) -> service.RoundDraft:
 
 
 @bp.route("/voting/rounds/new", methods=["GET", "POST"])
-def new_round():  # type: ignore[no-untyped-def]
+def new_round() -> ResponseReturnValue:
     return _edit_round(None)
 
 
 @bp.route("/voting/rounds/<int:round_id>", methods=["GET", "POST"])
-def round_page(round_id: int):  # type: ignore[no-untyped-def]
+def round_page(round_id: int) -> ResponseReturnValue:
     return _edit_round(_round(round_id))
 
 
-def _edit_round(found: Round | None):  # type: ignore[no-untyped-def]
+def _edit_round(found: Round | None) -> ResponseReturnValue:
     form = RoundForm(obj=_naive(found) if found else None)
     status = 400 if request.method == "POST" else 200
     if form.validate_on_submit():
@@ -140,7 +141,7 @@ def _round_page(found: Round | None, **forms: Any) -> str:
 
 
 @bp.post("/voting/rounds/<int:round_id>/topics")
-def add_topic(round_id: int):  # type: ignore[no-untyped-def]
+def add_topic(round_id: int) -> ResponseReturnValue:
     found = _round(round_id)
     form = TopicForm()
     if form.validate_on_submit():
@@ -159,7 +160,7 @@ def add_topic(round_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/voting/rounds/<int:round_id>/close")
-def close_round(round_id: int):  # type: ignore[no-untyped-def]
+def close_round(round_id: int) -> ResponseReturnValue:
     found = _round(round_id)
     if not VoteForm().validate_on_submit():
         abort(400)
@@ -169,7 +170,7 @@ def close_round(round_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/voting/rounds/<int:round_id>/results.csv")
-def round_csv(round_id: int):  # type: ignore[no-untyped-def]
+def round_csv(round_id: int) -> ResponseReturnValue:
     found = _round(round_id)
     body = to_csv(service.results_table(db, found, clock.now()))
     db.commit()
@@ -178,7 +179,7 @@ def round_csv(round_id: int):  # type: ignore[no-untyped-def]
         "Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
 
 
-def _done(action: Any, message: str, back: str):  # type: ignore[no-untyped-def]
+def _done(action: Any, message: str, back: str) -> ResponseReturnValue:
     """Run a service, commit, flash and go back; a refusal is a 4xx page with its reason."""
     try:
         action()
@@ -198,7 +199,7 @@ def _done(action: Any, message: str, back: str):  # type: ignore[no-untyped-def]
     return redirect(back, code=303)
 
 
-def _error_back(exc: service.VotingError, back: str):  # type: ignore[no-untyped-def]
+def _error_back(exc: service.VotingError, back: str) -> ResponseReturnValue:
     return render_template("staff/voting_refused.html", back=back), exc.status
 
 
@@ -211,7 +212,7 @@ def _open_round_choices() -> list[SelectChoice]:
 
 
 @bp.get("/voting/proposals")
-def proposals():  # type: ignore[no-untyped-def]
+def proposals() -> ResponseReturnValue:
     approve = ApproveForm(formdata=None)
     approve.round_id.choices = _open_round_choices()
     return render_template(
@@ -224,7 +225,7 @@ def proposals():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/voting/topics/<int:topic_id>/<any(approve, merge, decline):action>")
-def moderate_topic(topic_id: int, action: str):  # type: ignore[no-untyped-def]
+def moderate_topic(topic_id: int, action: str) -> ResponseReturnValue:
     topic = db.get(Topic, topic_id) or abort(404)
     back = request.form.get("back") == "round" and topic.round_id
     target = (
@@ -256,7 +257,7 @@ def moderate_topic(topic_id: int, action: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/voting/topics/<int:topic_id>/status")
-def topic_status(topic_id: int):  # type: ignore[no-untyped-def]
+def topic_status(topic_id: int) -> ResponseReturnValue:
     topic = db.get(Topic, topic_id) or abort(404)
     back = url_for(
         "staff.voting.round_page", round_id=topic.round_id or 0, _anchor=f"topic-{topic.id}"
@@ -278,7 +279,7 @@ def topic_status(topic_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/voting/topics/<int:topic_id>/articles")
-def link_article(topic_id: int):  # type: ignore[no-untyped-def]
+def link_article(topic_id: int) -> ResponseReturnValue:
     topic = db.get(Topic, topic_id) or abort(404)
     back = url_for(
         "staff.voting.round_page", round_id=topic.round_id or 0, _anchor=f"topic-{topic.id}"

@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import delete, exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from patrons import mail
+from patrons.core.db import insert_or_ignore
 from patrons.models import Article, Payment, Pledge, Round, Topic, TopicArticle, User, Vote
 from patrons.pledges.entitlement import is_active_patron, user_is_active_patron
 
@@ -73,10 +73,6 @@ def _lock_voters(db: Session, user_ids: Iterable[int] | object) -> None:
         return
     ids = select(User.id).where(User.id.in_(user_ids)).order_by(User.id)  # type: ignore[arg-type]
     db.execute(ids.with_for_update())
-
-
-def _insert(db: Session):  # type: ignore[no-untyped-def]
-    return (postgresql if db.get_bind().dialect.name == "postgresql" else sqlite).insert
 
 
 # -- rounds ----------------------------------------------------------------------------------
@@ -402,10 +398,8 @@ def cast_vote(db: Session, user_id: int, topic_id: int, now: datetime, grace_day
             _("You have used all %(count)d of your votes in this round. Withdraw one to back "
               "another topic.", count=found.votes_per_patron), 409,
         )  # fmt: skip
-    insert = _insert(db)(Vote).values(
-        user_id=user_id, topic_id=topic.id, round_id=found.id, created_at=now
-    )
-    added = db.execute(insert.on_conflict_do_nothing(index_elements=["user_id", "topic_id"]))
+    vote = {"user_id": user_id, "topic_id": topic.id, "round_id": found.id, "created_at": now}
+    added = db.execute(insert_or_ignore(db, Vote, vote, [Vote.user_id, Vote.topic_id]))
     return bool(added.rowcount)
 
 

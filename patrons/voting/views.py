@@ -18,6 +18,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
@@ -97,11 +98,11 @@ def _topics_page(proposal_form: ProposalForm | None = None) -> str:
 
 
 @bp.get("/topics")
-def topics():  # type: ignore[no-untyped-def]
+def topics() -> ResponseReturnValue:
     return _topics_page()
 
 
-def _change_vote(topic_id: int, change: Any, done: str, unchanged: str):  # type: ignore[no-untyped-def]
+def _change_vote(topic_id: int, change: Any, done: str, unchanged: str) -> ResponseReturnValue:
     """Back or withdraw: the CSRF token is the only field; the voter is the signed-in reader.
     A refusal is a 4xx page with its reason; a repeat changes nothing and says so."""
     if not VoteForm().validate_on_submit():
@@ -122,7 +123,7 @@ def _change_vote(topic_id: int, change: Any, done: str, unchanged: str):  # type
 @bp.post("/topics/<int:topic_id>/vote")
 @login_required
 @limiter.limit("60 per minute", key_func=_user_key)
-def vote(topic_id: int):  # type: ignore[no-untyped-def]
+def vote(topic_id: int) -> ResponseReturnValue:
     def change() -> bool:
         return service.cast_vote(db, current_user.id, topic_id, clock.now(), _grace())
 
@@ -133,7 +134,7 @@ def vote(topic_id: int):  # type: ignore[no-untyped-def]
 @bp.post("/topics/<int:topic_id>/withdraw")
 @login_required
 @limiter.limit("60 per minute", key_func=_user_key)
-def withdraw(topic_id: int):  # type: ignore[no-untyped-def]
+def withdraw(topic_id: int) -> ResponseReturnValue:
     def change() -> bool:
         return service.withdraw_vote(db, current_user.id, topic_id, clock.now())
 
@@ -144,7 +145,7 @@ def withdraw(topic_id: int):  # type: ignore[no-untyped-def]
 @bp.post("/topics/propose")
 @login_required
 @limiter.limit("5 per hour;20 per day", key_func=_user_key)
-def propose():  # type: ignore[no-untyped-def]
+def propose() -> ResponseReturnValue:
     form = ProposalForm()
     if not form.validate_on_submit():
         return _topics_page(form), 400
@@ -162,7 +163,7 @@ def propose():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/topics/rounds")
-def past_rounds():  # type: ignore[no-untyped-def]
+def past_rounds() -> ResponseReturnValue:
     now = clock.now()
     rounds = service.closed_rounds(db, now)
     results = {r.id: service.results(db, r, now) for r in rounds}
@@ -173,7 +174,7 @@ def past_rounds():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/topics/rounds/<int:round_id>")
-def round_page(round_id: int):  # type: ignore[no-untyped-def]
+def round_page(round_id: int) -> ResponseReturnValue:
     now = clock.now()
     found = db.get(Round, round_id)
     if found is None or found.opens_at > now:
