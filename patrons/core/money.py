@@ -88,3 +88,24 @@ def _minor(word: str, code: str) -> int:
     if not 50 <= value <= 99_999_999:
         raise PledgeOptionsError(f"PLEDGE_AMOUNTS: {word} {code} is out of range")
     return value
+
+
+# -- amounts as text (minor units in, two-decimal currencies only: see TWO_DECIMAL) ----------
+
+
+def money(amount: int, currency: str) -> str:
+    """1050, "EUR" → "10.50 EUR": the form of statements and mails."""
+    return f"{amount // 100}.{amount % 100:02d} {currency}"
+
+
+def major_units(amount: int) -> str:
+    """700 → "7", 750 → "7.50": what a reader types into the free-amount field."""
+    return str(amount // 100) if amount % 100 == 0 else f"{amount // 100}.{amount % 100:02d}"
+
+
+def major_decimal(amount: int | None) -> str:
+    """1250 → "12.50", -5 → "-0.05", None → "": a plain decimal a spreadsheet reads."""
+    if amount is None:
+        return ""
+    sign, amount = ("-", -amount) if amount < 0 else ("", amount)
+    return f"{sign}{amount // 100}.{amount % 100:02d}"

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from patrons import mail
 from patrons.core import clock, signals
+from patrons.core.money import money
 from patrons.models import BillingCustomer, Payment, Pledge, PledgeStatusChange, User
 from patrons.pledges.gateway import Charge, Invoice, Subscription, parse_plan_id
 
@@ -32,11 +33,6 @@ class InvoiceEffect:
     payment: Payment
     newly_paid: bool = False
     newly_failed: bool = False
-
-
-def money(amount: int, currency: str) -> str:
-    """1050, "EUR" → "10.50 EUR" (two-decimal currencies only, see options.TWO_DECIMAL)."""
-    return f"{amount // 100}.{amount % 100:02d} {currency}"
 
 
 def checked_plan(sub: Subscription) -> tuple[str, int]:

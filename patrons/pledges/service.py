@@ -35,7 +35,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from patrons import mail
 from patrons.core import clock
 from patrons.core.config import Settings
-from patrons.core.money import CurrencyOption
+from patrons.core.money import CurrencyOption, money
 from patrons.models import BillingCustomer, Payment, Pledge, User
 from patrons.models.pledges import ENDED_STATUSES
 from patrons.pledges import records
@@ -138,8 +138,8 @@ def parse_choice(
             _(
                 "A monthly pledge in %(currency)s is between %(min)s and %(max)s.",
                 currency=option.code,
-                min=records.money(option.minimum, option.code),
-                max=records.money(option.maximum, option.code),
+                min=money(option.minimum, option.code),
+                max=money(option.maximum, option.code),
             )
         )
     return Choice(option.code, value)
@@ -651,7 +651,7 @@ def _queue_canceled_mail(db: Session, user: User, pledge: Pledge) -> None:
         "pledge_canceled",
         _("Your pledge will end on %(date)s", date=_date(pledge.current_period_end)),
         pledge=pledge,
-        amount=records.money(pledge.amount, pledge.currency),
+        amount=money(pledge.amount, pledge.currency),
         ends_on=_date(pledge.current_period_end),
         pledge_url=settings.site_url + "/pledge",
     )

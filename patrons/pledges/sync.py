@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from patrons.core.money import money
 from patrons.models import Payment, Pledge
 from patrons.pledges import records
 from patrons.pledges.gateway import Gateway, Invoice, Subscription
@@ -82,7 +83,7 @@ def sync_stripe(db: Session, gw: Gateway, *, now: datetime) -> list[str]:
         if before_pledge is None:
             changes.append(
                 f"Recorded {label}: {pledge.status}, "
-                f"{records.money(pledge.amount, pledge.currency)} a month."
+                f"{money(pledge.amount, pledge.currency)} a month."
             )
         else:
             after = _pledge_state(pledge)
@@ -103,7 +104,7 @@ def sync_stripe(db: Session, gw: Gateway, *, now: datetime) -> list[str]:
             if was is None:
                 changes.append(
                     f"Recorded payment {invoice.id} of pledge {pledge.id}: {status}, "
-                    f"{records.money(effect.payment.amount, effect.payment.currency)}."
+                    f"{money(effect.payment.amount, effect.payment.currency)}."
                 )
             elif was != status:
                 changes.append(f"Payment {invoice.id} of pledge {pledge.id}: {was} -> {status}.")

@@ -29,12 +29,12 @@ from patrons import attribution, mail
 from patrons.core.config import Settings
 from patrons.core.db import session as db
 from patrons.core.extensions import limiter
+from patrons.core.money import major_units, money
 from patrons.models.pledges import ENDED_STATUSES
 from patrons.pledges import service
 from patrons.pledges.billing import gateway
 from patrons.pledges.forms import ActionForm, CancelForm, ChangeAmountForm
 from patrons.pledges.gateway import Gateway
-from patrons.pledges.records import money
 
 bp = Blueprint("pledges", __name__)
 
@@ -63,11 +63,6 @@ def pledge_helpers() -> dict[str, Any]:
         "amount_label": amount_label,
         "major_units": major_units,
     }
-
-
-def major_units(amount: int) -> str:
-    """700 → "7", 750 → "7.50" (what a reader types into the free-amount field)."""
-    return str(amount // 100) if amount % 100 == 0 else f"{amount // 100}.{amount % 100:02d}"
 
 
 def amount_label(amount: int, option: Any) -> str:

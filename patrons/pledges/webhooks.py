@@ -40,6 +40,7 @@ from patrons.core import clock
 from patrons.core.db import insert_or_ignore
 from patrons.core.db import session as db
 from patrons.core.extensions import csrf
+from patrons.core.money import money
 from patrons.models import Pledge, StripeEvent, User
 from patrons.models.pledges import ENDED_STATUSES
 from patrons.pledges import records
@@ -304,7 +305,7 @@ def queue_ended_mail(session: Session, pledge: Pledge, before: str | None) -> No
         "pledge_ended",
         _("Your pledge has ended"),
         pledge=pledge,
-        amount=records.money(pledge.amount, pledge.currency),
+        amount=money(pledge.amount, pledge.currency),
     )
 
 

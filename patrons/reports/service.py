@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from patrons.core.money import major_decimal
 from patrons.reports import queries, rollup
 from patrons.reports.charts import Chart, bar_chart
 from patrons.reports.dates import ReportRange
@@ -58,15 +59,6 @@ class Dashboard:
     tables: dict[str, Table] = field(default_factory=dict)
     charts: dict[str, Chart] = field(default_factory=dict)
     missing_rates: set[str] = field(default_factory=set)
-
-
-def major(amount: int | None) -> str:
-    """Minor units as a plain decimal in major units: 1250 → "12.50" (what a spreadsheet
-    reads as a number)."""
-    if amount is None:
-        return ""
-    sign, amount = ("-", -amount) if amount < 0 else ("", amount)
-    return f"{sign}{amount // 100}.{amount % 100:02d}"
 
 
 def percent(part: float, whole: float) -> float | None:
@@ -120,7 +112,13 @@ def _revenue(db: Session, dash: Dashboard, grace_days: int, currencies: list[str
     for month in months:
         end, before = ends[month], ends[previous_month(month)]
         converted = _convert(dash, end.mrr).amount
-        mrr_rows.append([month, major(converted), *(major(end.mrr.get(c, 0)) for c in currencies)])
+        mrr_rows.append(
+            [
+                month,
+                major_decimal(converted),
+                *(major_decimal(end.mrr.get(c, 0)) for c in currencies),
+            ]
+        )
         flow = found.flows.get(month) or rollup.Flow(month, 0, 0, 0)
         churn = _pct(percent(flow.cancelled, before.patrons))
         patron_rows.append([month, end.patrons, flow.new, flow.cancelled, flow.recovered, churn])
@@ -189,13 +187,16 @@ def _today(db: Session, dash: Dashboard, grace_days: int) -> None:
         mrr_by_currency=dict(mrr),
         patrons_by_currency=dict(patrons),
     )
-    now_rows = [[c, patrons[c], major(mrr[c]), major(mrr[c] // patrons[c])] for c in sorted(mrr)]
+    now_rows = [
+        [c, patrons[c], major_decimal(mrr[c]), major_decimal(mrr[c] // patrons[c])]
+        for c in sorted(mrr)
+    ]
     now_rows.append(
         [
             _("All, in %(currency)s", currency=reporting),
             total_patrons,
-            major(total.amount),
-            major(average),
+            major_decimal(total.amount),
+            major_decimal(average),
         ]
     )
     dash.tables["now"] = Table(
@@ -204,11 +205,11 @@ def _today(db: Session, dash: Dashboard, grace_days: int) -> None:
     dash.tables["distribution"] = Table(
         "distribution",
         [_("Currency"), _("Monthly pledge"), _("Patrons")],
-        [[r.currency, major(int(r.amount)), int(r.patrons)] for r in rows],
+        [[r.currency, major_decimal(int(r.amount)), int(r.patrons)] for r in rows],
     )
     dash.charts["distribution"] = bar_chart(
         _("Active patrons by monthly pledge"),
-        [f"{major(int(r.amount))} {r.currency}" for r in rows],
+        [f"{major_decimal(int(r.amount))} {r.currency}" for r in rows],
         [(_("Patrons"), "bar--patrons", [int(r.patrons) for r in rows])],
     )
 
@@ -241,10 +242,10 @@ def _payments(db: Session, dash: Dashboard, grace_days: int) -> None:
                 n("recovered_later"),
                 in_grace,
                 n("refunds"),
-                major(n("refunded")),
+                major_decimal(n("refunded")),
                 n("disputes"),
-                major(n("disputed")),
-                major(invoiced - n("unpaid")),
+                major_decimal(n("disputed")),
+                major_decimal(invoiced - n("unpaid")),
             ]
         )
     dash.tables["payments"] = Table(
