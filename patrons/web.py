@@ -228,7 +228,14 @@ def register_template_helpers(app: Flask) -> None:
     def inject():  # type: ignore[no-untyped-def]
         from patrons import site
 
-        return {"settings": app.config["SETTINGS"], "site": site.texts(), "asset_url": asset_url}
+        settings = app.config["SETTINGS"]
+        return {
+            "settings": settings,
+            "site_name": settings.site_name,  # also what mail templates say (mail/queue.py)
+            "site_url": settings.site_url,
+            "site": site.texts(),
+            "asset_url": asset_url,
+        }
 
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.filters["isodate"] = format_datetime_iso

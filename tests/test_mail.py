@@ -494,7 +494,7 @@ def test_send_soon_delivers_this_requests_mail_in_the_background(make_app, sessi
 def test_send_soon_in_the_background_does_not_wait_for_a_hung_server(
     make_app, sessions, silent_port, monkeypatch
 ):
-    monkeypatch.setattr(mail, "SOON_SMTP_TIMEOUT", 1.0)
+    monkeypatch.setattr(mail.soon, "SOON_SMTP_TIMEOUT", 1.0)
     app = make_app(f"smtp://127.0.0.1:{silent_port}")
     app.config["MAIL_SEND_INLINE"] = False
     add_queueing_route(app)
