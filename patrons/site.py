@@ -6,6 +6,7 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass, fields
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -67,7 +68,6 @@ class SiteTexts:
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
 FIELDS = {f.name: f for f in fields(SiteTexts)}
-INT_LIMITS = {"banner_dismiss_days": (0, 365), "notice_dismiss_days": (0, 365)}
 
 
 def load(db: Session) -> SiteTexts:
@@ -93,7 +93,7 @@ def texts() -> SiteTexts:
             session.rollback()
             return SiteTexts()
         cache.set(CACHE_KEY, cached, timeout=60)
-    return cached
+    return cast(SiteTexts, cached)
 
 
 def save_texts(db: Session, changes: dict[str, object]) -> None:
@@ -111,7 +111,10 @@ def save_texts(db: Session, changes: dict[str, object]) -> None:
 
 
 def forget_cached() -> None:
-    """Drop the cached texts and the rendered pages that show them (after a commit)."""
+    """Drop the cached texts and the rendered pages that show them (after a commit).
+
+    For views and CLI commands, not services: it clears this app's caches, which live on the
+    app (the article fast path registers itself in app.extensions, web.py)."""
     from flask import current_app
 
     cache.clear()

@@ -7,9 +7,10 @@ import logging
 from datetime import timedelta
 from functools import cache as memoize
 from pathlib import Path
+from typing import cast
 
 from babel.support import NullTranslations
-from flask import Flask, Response, abort, g, jsonify, render_template, request
+from flask import Flask, Response, abort, g, has_app_context, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 from flask_babel import get_translations
@@ -17,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -101,14 +102,14 @@ def _translations() -> NullTranslations:
     noticeable share of an article page's render). The copy is kept where Flask-Babel's own
     force_locale() and refresh() reset it, so switching the locale still works.
     """
-    if not g:
-        return get_translations()  # no app context: Flask-Babel's null translations
+    if not has_app_context():
+        return cast(NullTranslations, get_translations())  # Flask-Babel's null translations
     state = g.get("_flask_babel")
     cached = getattr(state, "babel_translations", None)
     if cached is None:
         cached = get_translations()
         g._flask_babel.babel_translations = cached  # get_translations() created the namespace
-    return cached
+    return cast(NullTranslations, cached)
 
 
 def install_template_gettext(app: Flask) -> None:
@@ -124,7 +125,7 @@ def install_template_gettext(app: Flask) -> None:
 
 def register_error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]
+    def csrf_error(exc: CSRFError) -> ResponseReturnValue:
         message = _(
             "This form has expired or was sent from elsewhere. Reload the page and try again."
         )
@@ -133,14 +134,14 @@ def register_error_pages(app: Flask) -> None:
         return _error_page(400, _("The form could not be accepted"), message)
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
-        response = _error_page(exc.code or 500, exc.name, exc.description or "")
-        if exc.code == 405 and exc.valid_methods:
-            response[2]["Allow"] = ", ".join(exc.valid_methods)
-        return response
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
+        body, code, headers = _error_page(exc.code or 500, exc.name, exc.description or "")
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            headers["Allow"] = ", ".join(exc.valid_methods)
+        return body, code, headers
 
     @app.errorhandler(Exception)
-    def unhandled(exc: Exception):  # type: ignore[no-untyped-def]
+    def unhandled(exc: Exception) -> ResponseReturnValue:
         log.exception("unhandled error on %s %s", request.method, request.path)
         sess = g.pop("db_session", None)
         if sess is not None:
@@ -167,7 +168,7 @@ ERROR_TITLES = {
 }
 
 
-def _error_page(code: int, title: str, message: str) -> ResponseReturnValue:
+def _error_page(code: int, title: str, message: str) -> tuple[str, int, dict[str, str]]:
     text = str(ERROR_TEXT[code]) if code in (404, 500, 429, 413) else message
     if code in ERROR_TITLES and title == HTTP_STATUS_CODES.get(code):
         title = str(ERROR_TITLES[code])
@@ -189,7 +190,7 @@ def register_security_headers(app: Flask) -> None:
     fixed = security_headers(settings)
 
     @app.after_request
-    def add_security_headers(response):  # type: ignore[no-untyped-def]
+    def add_security_headers(response: Response) -> Response:
         headers = response.headers
         if "Content-Security-Policy" not in headers:
             hashes = tuple(g.get("csp_script_hashes", ()))
@@ -225,7 +226,7 @@ def register_template_helpers(app: Flask) -> None:
         return url_for("static", filename=filename, v=_fingerprint(filename))
 
     @app.context_processor
-    def inject():  # type: ignore[no-untyped-def]
+    def inject() -> dict[str, object]:
         from patrons import site
 
         settings = app.config["SETTINGS"]

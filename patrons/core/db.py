@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, g
 from sqlalchemy import DateTime, MetaData, create_engine, event
@@ -72,8 +72,9 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 def upsert(db: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that can say ON CONFLICT, on PostgreSQL and SQLite alike (both spell
     `on_conflict_do_nothing` / `on_conflict_do_update` the same way)."""
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    if db.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def insert_or_ignore(
@@ -97,7 +98,7 @@ def get_session() -> Session:
         from flask import current_app
 
         g.db_session = current_app.extensions["db.sessionmaker"]()
-    return g.db_session
+    return cast(Session, g.db_session)
 
 
 def _close_session(_exc: BaseException | None) -> None:

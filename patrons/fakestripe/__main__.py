@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _persist_to(path: str) -> None:
     from localstripe import resources
 
-    def dump(store: dict, _path: str = path) -> None:
+    def dump(store: dict[str, object], _path: str = path) -> None:
         tmp = f"{_path}.tmp"
         with open(tmp, "wb") as fh:
             pickle.dump(dict(store), fh, protocol=pickle.HIGHEST_PROTOCOL)
