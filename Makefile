@@ -51,9 +51,13 @@ browser-deps: tests/browser/node_modules/axe-core/axe.min.js
 test: install browser-deps
 	$(BIN)/pytest
 
+# the checks every change passes (CONTRIBUTING.md): style and bugs (ruff), types (mypy --strict,
+# configured in pyproject.toml), and the layers of docs/architecture.md (import-linter)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # every bench/*.py with a main(), or some: `make bench BENCH=article` (needs wrk)
 bench: install
