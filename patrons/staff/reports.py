@@ -15,6 +15,7 @@ from patrons.core.csvexport import to_csv
 from patrons.core.db import session as db
 from patrons.models import User
 from patrons.reports import members, rates, service
+from patrons.reports.funnel import MIN_VIEWS
 from patrons.reports.dates import RangeError, ReportRange, parse_range
 from patrons.reports.forms import rates_form, rates_from
 
@@ -48,7 +49,7 @@ def index() -> ResponseReturnValue:
     dash = service.dashboard(db, rng, _rates(), clock.now(), grace, _codes())
     db.commit()  # the days the rollup added, if any (rollup.py)
     return render_template(
-        "staff/reports.html", dash=dash, rng=rng, grace_days=grace, min_views=service.MIN_VIEWS
+        "staff/reports.html", dash=dash, rng=rng, grace_days=grace, min_views=MIN_VIEWS
     )
 
 
