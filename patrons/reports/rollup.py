@@ -1,13 +1,19 @@
 """The daily rollup of the pledge history and the invoices: the figures of days that can no
-longer change are computed once and kept in `report_days`; only the last few days are read
-from the history on each view.
+longer change are computed once and kept in `report_days`.
 
 A day can no longer change once it is more than the grace period old (and at least the
 three days Stripe retries a webhook, plus a day): the status history is appended to at the
 time a change is learnt, never back-dated, so no later change can start, end or shorten a
 span on it; a past-due span that began on it has met its grace period's end; and a late
-invoice has arrived. Each view adds the days settled since the last one (the first view
-reads the whole history once); a change of PLEDGE_GRACE_DAYS recomputes them all.
+invoice has arrived.
+
+Writing and reading are apart, so a page that shows figures never writes (docs/architecture.md:
+only POST/PUT/DELETE commit). `update` adds the days settled since the last update (the first
+reads the whole history once; a change of PLEDGE_GRACE_DAYS rebuilds them all): it is run by
+`flask --app patrons update-reports` (cli.py), daily. `history` and `invoices` only read: the
+days the rollup holds from it, every later day (all of them, while the rollup is empty or
+was made for another grace period) from the history, so the figures are the same however
+far the rollup has got; it only makes them faster.
 """
 
 from __future__ import annotations
@@ -48,7 +54,13 @@ class Flow:
 class History:
     deltas: list[Delta]  # per month and currency
     flows: dict[str, Flow]  # per month
-    settled_until: datetime  # the days before this come from the rollup
+    settled_until: datetime | None  # the days before this come from the rollup (None: none)
+
+
+@dataclass(frozen=True)
+class Update:
+    rows: int  # rows added to the rollup
+    settled_until: datetime  # the rollup now holds every day before this
 
 
 def settled_until(now: datetime, grace_days: int) -> datetime:
@@ -63,17 +75,20 @@ def _midnight(day: date) -> datetime:
 
 def _rolled_until(db: Session, grace_days: int) -> datetime | None:
     """The day after the last one in the rollup (the rollup has every day before it), or
-    None if it is empty or was made with another grace period (then it is emptied)."""
-    graces = db.execute(
-        select(func.min(ReportDay.grace_days), func.max(ReportDay.grace_days))
-    ).one()
-    if graces[0] is None:
-        return None
-    if graces[0] != grace_days or graces[1] != grace_days:
-        db.execute(delete(ReportDay))
+    None if it is empty or was made with another grace period."""
+    graces = tuple(
+        db.execute(select(func.min(ReportDay.grace_days), func.max(ReportDay.grace_days))).one()
+    )
+    if graces != (grace_days, grace_days):
         return None
     last = db.scalar(select(func.max(ReportDay.day)).where(ReportDay.currency == ""))
     return _midnight(date.fromisoformat(last) + timedelta(days=1)) if last else None
+
+
+def _read_until(db: Session, now: datetime, grace_days: int) -> datetime | None:
+    """Up to when a reading at `now` takes the rollup's days (None: it takes none)."""
+    rolled = _rolled_until(db, grace_days)
+    return None if rolled is None else min(rolled, settled_until(now, grace_days))
 
 
 def _rows(
@@ -121,27 +136,32 @@ def _rows(
 
 
 def _save(db: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert, leaving alone what a concurrent view inserted first (the same figures)."""
+    """Insert, leaving alone what a concurrent update inserted first (the same figures)."""
     for start in range(0, len(rows), 500):
         db.execute(insert_or_ignore(db, ReportDay, rows[start : start + 500]))
 
 
-def update(db: Session, now: datetime, grace_days: int) -> datetime:
-    """Add the days settled since the last view; the start of the unsettled days."""
+def update(db: Session, now: datetime, grace_days: int) -> Update:
+    """Add the days settled since the last update; a rollup made for another grace period
+    is emptied and made again. The caller commits."""
     until = settled_until(now, grace_days)
     since = _rolled_until(db, grace_days)
-    if since is None or since < until:
-        _save(db, _rows(db, since, until, now, grace_days))
-    return until
+    if since is None:
+        db.execute(delete(ReportDay))  # empty already, or made for another grace period
+    rows = _rows(db, since, until, now, grace_days) if since is None or since < until else []
+    _save(db, rows)
+    return Update(len(rows), until)
 
 
-def history(db: Session, now: datetime, grace_days: int) -> History:
-    """Every month's changes in MRR and patrons, and its new, cancelled and recovered
-    patrons: the settled days from the rollup, the others from the history."""
-    until = update(db, now, grace_days)
+def _add_rolled_up(
+    db: Session,
+    until: datetime,
+    amounts: dict[tuple[str, str], list[int]],
+    flows: dict[str, list[int]],
+) -> None:
+    """The rollup's days before `until`, per month: [amount, patrons] per month and
+    currency, and [new, cancelled, recovered] per month."""
     month = func.substr(ReportDay.day, 1, 7)
-    amounts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    flows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for r in db.execute(
         select(
             month,
@@ -151,16 +171,30 @@ def history(db: Session, now: datetime, grace_days: int) -> History:
             func.sum(ReportDay.new),
             func.sum(ReportDay.cancelled),
             func.sum(ReportDay.recovered),
-        ).group_by(month, ReportDay.currency)
+        )
+        .where(ReportDay.day < until.date().isoformat())
+        .group_by(month, ReportDay.currency)
     ):
         if r[1]:
             amounts[(r[0], r[1])] = [int(r[2]), int(r[3])]
         else:
             flows[r[0]] = [int(r[4]), int(r[5]), int(r[6])]
+
+
+def history(db: Session, now: datetime, grace_days: int) -> History:
+    """Every month's changes in MRR and patrons, and its new, cancelled and recovered
+    patrons: the days the rollup holds from it, the others from the history. Reads only."""
+    until = _read_until(db, now, grace_days)
+    amounts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    flows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    if until is not None:
+        _add_rolled_up(db, until, amounts, flows)
     for d in queries.monthly_deltas(db, now, grace_days, since=until):
         amounts[(d.month, d.currency)][0] += int(d.amount)
         amounts[(d.month, d.currency)][1] += int(d.patrons)
-    for f in queries.monthly_flows(db, until, now + timedelta(days=3660)):
+    live_start = until or queries.history_start(db)
+    live = queries.monthly_flows(db, live_start, now + timedelta(days=3660)) if live_start else ()
+    for f in live:
         for i, value in enumerate((f.new, f.cancelled, f.recovered)):
             flows[f.month][i] += int(value)
     return History(
@@ -170,11 +204,13 @@ def history(db: Session, now: datetime, grace_days: int) -> History:
     )
 
 
-def invoices(db: Session, start: datetime, end: datetime, until: datetime) -> dict[str, list[int]]:
-    """Per currency, [invoices, their amount] dated in [start, end): the settled days from
-    the rollup, the others from the payments."""
+def invoices(
+    db: Session, start: datetime, end: datetime, until: datetime | None
+) -> dict[str, list[int]]:
+    """Per currency, [invoices, their amount] dated in [start, end): the days before `until`
+    from the rollup (None: none), the others from the payments. Reads only."""
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    settled_end = min(end, until)
+    settled_end = min(end, until) if until is not None else start
     if start < settled_end:
         for currency, count, amount in db.execute(
             select(ReportDay.currency, func.sum(ReportDay.invoices), func.sum(ReportDay.invoiced))
@@ -187,7 +223,7 @@ def invoices(db: Session, start: datetime, end: datetime, until: datetime) -> di
         ):
             totals[currency][0] += int(count)
             totals[currency][1] += int(amount)
-    live_start = max(start, until)
+    live_start = max(start, until) if until is not None else start
     if live_start < end:
         for r in queries.invoices_by_month(db, live_start, end):
             totals[r.currency][0] += int(r.invoices)

@@ -3,7 +3,7 @@ Staff-only by the blueprint's own check (patrons/staff/__init__.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -24,7 +24,7 @@ CSV_TABLES = "any(" + ", ".join(service.TABLES) + ")"
 
 
 def _settings() -> Settings:
-    return current_app.config["SETTINGS"]
+    return cast(Settings, current_app.config["SETTINGS"])
 
 
 def _codes() -> list[str]:
@@ -47,7 +47,6 @@ def index() -> ResponseReturnValue:
     rng = _range()
     grace = _settings().pledge_grace_days
     dash = service.dashboard(db, rng, _rates(), clock.now(), grace, _codes())
-    db.commit()  # the days the rollup added, if any (rollup.py)
     return render_template(
         "staff/reports.html", dash=dash, rng=rng, grace_days=grace, min_views=MIN_VIEWS
     )
@@ -58,7 +57,6 @@ def table_csv(table: str) -> ResponseReturnValue:
     rng = _range()
     found = service.full_table(db, table, rng, _rates(), clock.now(),
                                _settings().pledge_grace_days, _codes())  # fmt: skip
-    db.commit()  # the days the rollup added, if any (rollup.py)
     return _csv_response(f"{table}-{rng.first}-{rng.last}", [found.headers, *found.rows])
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patrons.core import clock
-from patrons.models import DailyCount, ExchangeRate, OutboundEmail, Round, User
-from patrons.reports import rates, service
+from patrons.models import DailyCount, ExchangeRate, OutboundEmail, ReportDay, Round, User
+from patrons.reports import rates, rollup, service
 from patrons.reports.dates import ReportRange
 from tests.conftest import csrf_token, login
 from tests.factories import PASSWORD, make_article, make_patron, make_staff
@@ -73,6 +73,21 @@ def test_the_dashboard_shows_the_figures_and_their_definitions(
         assert definition in html
     assert html.count("Download CSV") == 11
     assert 'value="2026-01-01"' in html and 'value="2026-04-15"' in html
+
+
+def test_the_pages_write_nothing_and_show_the_same_figures_with_the_rollup(
+    staff: FlaskClient, db: Session
+) -> None:
+    scenario.build(db)
+    page = staff.get(f"/staff/reports?{RANGE}").get_data(as_text=True)
+    table = read_csv(staff.get(f"/staff/reports/patrons.csv?{RANGE}"))
+    db.expire_all()
+    assert db.scalars(select(ReportDay)).all() == []  # a GET commits nothing (rollup.py)
+    rollup.update(db, scenario.NOW, scenario.GRACE_DAYS)  # what `flask update-reports` does
+    db.commit()
+    assert db.scalars(select(ReportDay)).all()
+    assert staff.get(f"/staff/reports?{RANGE}").get_data(as_text=True) == page
+    assert read_csv(staff.get(f"/staff/reports/patrons.csv?{RANGE}")) == table
 
 
 def test_the_default_range_is_the_last_twelve_months(staff: FlaskClient) -> None:

@@ -11,14 +11,22 @@ from flask import Flask
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from patrons.core import clock
 from patrons.models import Payment, Pledge, ReportDay
 from patrons.pledges.entitlement import is_active_patron
-from patrons.reports import queries, rollup
+from patrons.reports import cli, queries, rollup
 from tests.factories import make_user
 from tests.reports import scenario
 
 
 def figures(db: Session, now: datetime, grace: int = scenario.GRACE_DAYS):  # type: ignore[no-untyped-def]
+    """The rollup brought up to date (what `flask update-reports` does), then read."""
+    rollup.update(db, now, grace)
+    return read(db, now, grace)
+
+
+def read(db: Session, now: datetime, grace: int = scenario.GRACE_DAYS):  # type: ignore[no-untyped-def]
+    """The figures as the report pages read them: the rollup as it is, written to never."""
     found = rollup.history(db, now, grace)
     totals = rollup.invoices(db, scenario.at(1, 1, 2025), now, found.settled_until)
     return found.deltas, found.flows, dict(totals)
@@ -72,6 +80,47 @@ def test_another_grace_period_rebuilds_the_rollup(app: Flask, db: Session) -> No
     db.commit()
     graces = db.scalars(select(func.distinct(ReportDay.grace_days))).all()
     assert graces == [30]
+
+
+def report_days(db: Session) -> list[tuple[str, str, int]]:
+    return [tuple(r) for r in db.execute(  # type: ignore[misc]
+        select(ReportDay.day, ReportDay.currency, ReportDay.grace_days)
+        .order_by(ReportDay.day, ReportDay.currency)
+    )]  # fmt: skip
+
+
+def test_reading_writes_nothing_and_gives_the_same_figures_however_far_the_rollup_is(
+    app: Flask, db: Session
+) -> None:
+    scenario.build(db)
+    expected = unrolled(db, scenario.NOW)
+    assert read(db, scenario.NOW) == expected  # no rollup yet: all from the history
+    assert report_days(db) == []
+    rollup.update(db, scenario.at(2, 20), scenario.GRACE_DAYS)  # behind by two months
+    db.commit()
+    behind = report_days(db)
+    assert behind and read(db, scenario.NOW) == expected
+    # a rollup ahead of the reading's `now` gives only the days settled by then
+    assert read(db, scenario.at(2, 1))[0] == unrolled(db, scenario.at(2, 1))[0]
+    assert read(db, scenario.NOW, grace=30) == unrolled(db, scenario.NOW, grace=30)  # not its
+    db.commit()
+    assert report_days(db) == behind
+
+
+def test_update_reports_command_brings_the_rollup_up_to_date(
+    app: Flask, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario.build(db)
+    monkeypatch.setattr(clock, "now", lambda: scenario.NOW)
+    result = app.test_cli_runner().invoke(cli.update_reports)
+    assert result.exit_code == 0, result.output
+    assert "it holds every day before 2026-04-07" in result.output
+    db.expire_all()
+    days = db.scalars(select(ReportDay.day).where(ReportDay.currency == "")).all()
+    assert (min(days), max(days)) == ("2025-12-01", "2026-04-06")
+    assert read(db, scenario.NOW) == unrolled(db, scenario.NOW)
+    again = app.test_cli_runner().invoke(cli.update_reports)
+    assert again.exit_code == 0 and "0 rows added" in again.output
 
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
