@@ -15,9 +15,9 @@ from patrons.core.csvexport import to_csv
 from patrons.core.db import session as db
 from patrons.models import User
 from patrons.reports import members, rates, service
-from patrons.reports.funnel import MIN_VIEWS
 from patrons.reports.dates import RangeError, ReportRange, parse_range
 from patrons.reports.forms import rates_form, rates_from
+from patrons.reports.funnel import MIN_VIEWS
 
 bp = Blueprint("reports", __name__)  # under /staff, behind its staff check (staff/__init__.py)
 CSV_TABLES = "any(" + ", ".join(service.TABLES) + ")"

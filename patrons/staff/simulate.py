@@ -10,14 +10,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from patrons.core.db import session as db
-from patrons.models import Pledge, User
-from patrons.models.pledges import ENDED_STATUSES
 from patrons.pledges import service
 from patrons.pledges.billing import gateway
 from patrons.pledges.gateway import Gateway, GatewayError
+from patrons.staff import queries
 from patrons.staff.forms import ActionForm
 
 bp = Blueprint("simulate", __name__)  # under /staff, behind its staff check (staff/__init__.py)
@@ -44,13 +42,7 @@ def _offline_gateway() -> Gateway:
 @bp.get("/simulate")
 def index() -> ResponseReturnValue:
     _offline_gateway()
-    rows = db.execute(
-        select(Pledge, User.email)
-        .outerjoin(User, Pledge.user_id == User.id)
-        .where(Pledge.status.not_in(ENDED_STATUSES), Pledge.stripe_subscription_id.is_not(None))
-        .order_by(Pledge.id.desc())
-        .limit(500)
-    ).all()
+    rows = queries.open_subscriptions(db)
     return render_template("staff/simulate.html", rows=rows, form=ActionForm())
 
 

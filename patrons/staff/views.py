@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import cast
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from patrons import site
 from patrons.accounts import service as accounts_service
@@ -17,22 +17,23 @@ from patrons.core.db import session as db
 from patrons.core.extensions import login_manager
 from patrons.core.urls import db_id, safe_next
 from patrons.models import Article, CorrectionSuggestion
+from patrons.staff import queries
 from patrons.staff.forms import ActionForm, ArticleForm, SiteTextsForm
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 
 @bp.before_request
-def require_staff() -> ResponseReturnValue:
+def require_staff() -> ResponseReturnValue | None:
     if not current_user.is_authenticated:
-        return login_manager.unauthorized()
+        return cast(ResponseReturnValue, login_manager.unauthorized())
     if not current_user.is_staff:
         abort(403)
     return None
 
 
 @bp.after_request
-def never_cache(response) -> ResponseReturnValue:
+def never_cache(response: Response) -> Response:
     response.cache_control.private = True
     response.cache_control.no_store = True
     return response
@@ -46,10 +47,7 @@ def home() -> ResponseReturnValue:
 @bp.get("/articles")
 def articles() -> ResponseReturnValue:
     status = request.args.get("status")
-    query = select(Article).order_by(Article.updated_at.desc().nulls_last(), Article.id.desc())
-    if status in ("draft", "published"):
-        query = query.where(Article.status == status)
-    rows = list(db.scalars(query.limit(500)))
+    rows = queries.articles(db, status)
     return render_template("staff/articles.html", articles=rows, status=status, form=ActionForm())
 
 
