@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import flask_login
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from flask_babel import lazy_gettext as _l
@@ -20,9 +24,17 @@ def init_login(app: Flask) -> None:
     login_manager.login_message = _l("Please sign in to see that page.")
     login_manager.localize_callback = str  # the lazy message, translated when flashed
     login_manager.session_protection = "basic"
+    login_manager.user_loader(load_user)
 
 
-@login_manager.user_loader
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def login_required(view: View) -> View:
+    """Flask-Login's `login_required`, typed (flask_login ships no types)."""
+    return cast(View, flask_login.login_required(view))
+
+
 def load_user(user_id: str) -> User | None:
     """The signed-in user, only while the session's server-side row is live (sessions.py)."""
     from flask import session

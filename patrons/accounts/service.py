@@ -1,4 +1,8 @@
-"""Accounts: sign-up, email verification, profile and password changes."""
+"""Accounts: sign-up, email verification, profile and password changes.
+
+The signed links' key (`secret_key`, the app's SECRET_KEY) and the pages they lead to
+(`verify_url` and the like, absolute, ending where the token goes) are passed in by the
+views: nothing here reads the app's configuration or builds a URL."""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ class SignupResult:
 
 
 def sign_up(
-    db: Session, email: str, password: str, display_name: str, verify_url: str
+    db: Session, email: str, password: str, display_name: str, verify_url: str, secret_key: str
 ) -> SignupResult:
     """Create an unverified member and mail a confirmation link.
 
@@ -49,13 +53,13 @@ def sign_up(
     )
     db.add(user)
     db.flush()
-    queue_verification(db, user, verify_url)
+    queue_verification(db, user, verify_url, secret_key)
     return SignupResult(user, created=True)
 
 
-def queue_verification(db: Session, user: User, verify_url: str) -> None:
+def queue_verification(db: Session, user: User, verify_url: str, secret_key: str) -> None:
     """Mail `user` a link (verify_url + token) confirming their current address."""
-    token = tokens.make_token("verify", uid=user.id, email=user.email)
+    token = tokens.make_token(secret_key, "verify", uid=user.id, email=user.email)
     mail.queue_message(
         db,
         user.email,
@@ -72,9 +76,9 @@ def _token_user(db: Session, data: dict[str, object]) -> User | None:
     return db.get(User, uid) if isinstance(uid, int) else None
 
 
-def verify_email(db: Session, token: str) -> User:
+def verify_email(db: Session, token: str, secret_key: str) -> User:
     """Mark the address in `token` verified; raises TokenError for a bad or stale link."""
-    data = tokens.read_token("verify", token)
+    data = tokens.read_token(secret_key, "verify", token)
     user = _token_user(db, data)
     if user is None or user.email != data.get("email"):
         raise tokens.TokenError(_("That link is for an address this account no longer uses."))
@@ -99,13 +103,13 @@ def change_password(
     return True
 
 
-def request_password_reset(db: Session, email: str, reset_url: str) -> None:
+def request_password_reset(db: Session, email: str, reset_url: str, secret_key: str) -> None:
     """Mail a one-time reset link if the address has an account; say nothing either way."""
     user = find_user_by_email(db, email)
     if user is None:
         return
     token = tokens.make_token(
-        "reset", uid=user.id, pw=tokens.password_fingerprint(user.password_hash)
+        secret_key, "reset", uid=user.id, pw=tokens.password_fingerprint(user.password_hash)
     )
     mail.queue_message(
         db,
@@ -117,18 +121,18 @@ def request_password_reset(db: Session, email: str, reset_url: str) -> None:
     )
 
 
-def user_for_reset(db: Session, token: str) -> User:
+def user_for_reset(db: Session, token: str, secret_key: str) -> User:
     """The user a live reset link belongs to; a link dies once the password has changed."""
-    data = tokens.read_token("reset", token)
+    data = tokens.read_token(secret_key, "reset", token)
     user = _token_user(db, data)
     if user is None or data.get("pw") != tokens.password_fingerprint(user.password_hash):
         raise tokens.TokenError(_("That link has already been used. Ask for a new one."))
     return user
 
 
-def reset_password(db: Session, token: str, new_password: str) -> User:
+def reset_password(db: Session, token: str, new_password: str, secret_key: str) -> User:
     """Set the password from a reset link; every session of the user ends."""
-    user = user_for_reset(db, token)
+    user = user_for_reset(db, token, secret_key)
     user.password_hash = hash_password(new_password)
     if user.email_verified_at is None:
         user.email_verified_at = clock.now()  # the link proved the address
@@ -259,7 +263,7 @@ class EmailTaken(ValueError):
 
 
 def request_email_change(
-    db: Session, user: User, password: str, new_email: str, confirm_url: str
+    db: Session, user: User, password: str, new_email: str, confirm_url: str, secret_key: str
 ) -> bool:
     """Mail a confirmation link to the new address and a note to the old one.
 
@@ -271,7 +275,9 @@ def request_email_change(
     new_email = normalise_email(new_email)
     if new_email == user.email or find_user_by_email(db, new_email) is not None:
         return True
-    token = tokens.make_token("email-change", uid=user.id, old=user.email, new=new_email)
+    token = tokens.make_token(
+        secret_key, "email-change", uid=user.id, old=user.email, new=new_email
+    )
     mail.queue_message(
         db, new_email, "confirm_new_email", _("Confirm your new email address"),
         link=confirm_url + token, hours=tokens.EMAIL_CHANGE_HOURS,
@@ -283,9 +289,9 @@ def request_email_change(
     return True
 
 
-def confirm_email_change(db: Session, token: str) -> User:
+def confirm_email_change(db: Session, token: str, secret_key: str) -> User:
     """Switch the account to the new address in `token`; the address counts as confirmed."""
-    data = tokens.read_token("email-change", token)
+    data = tokens.read_token(secret_key, "email-change", token)
     user = _token_user(db, data)
     if user is None or user.email != data.get("old") or not isinstance(data.get("new"), str):
         raise tokens.TokenError(_("That link is no longer valid."))

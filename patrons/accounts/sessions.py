@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from patrons.core import clock
@@ -82,4 +83,5 @@ def end_other_sessions(db: Session, user: User, keep_token: str | None = None) -
     )
     if keep_token:
         query = query.where(UserSession.token_hash != _hash(keep_token))
-    return db.execute(query.values(revoked_at=clock.now())).rowcount or 0
+    ended = cast(CursorResult[Any], db.execute(query.values(revoked_at=clock.now())))
+    return ended.rowcount or 0

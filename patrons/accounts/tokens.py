@@ -2,7 +2,8 @@
 
 Each purpose has its own salt, so a token for one can never be used as another. A reset
 token also carries a fingerprint of the current password hash: once the password changes,
-every earlier reset link is dead (one-time without storing anything).
+every earlier reset link is dead (one-time without storing anything). The signing key is
+the app's SECRET_KEY, passed in by the caller (the views take it from the settings).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -24,23 +24,23 @@ class TokenError(ValueError):
     """The link is malformed, tampered with, for another purpose, or expired."""
 
 
-def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"patrons-{purpose}")
+def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=f"patrons-{purpose}")
 
 
 def password_fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
-def make_token(purpose: str, **payload: Any) -> str:
-    return _serializer(purpose).dumps(payload)
+def make_token(secret_key: str, purpose: str, **payload: Any) -> str:
+    return _serializer(secret_key, purpose).dumps(payload)
 
 
-def read_token(purpose: str, token: str) -> dict[str, Any]:
+def read_token(secret_key: str, purpose: str, token: str) -> dict[str, Any]:
     if not token or len(token) > 1000:
         raise TokenError(_("That link is not valid."))
     try:
-        data = _serializer(purpose).loads(token, max_age=_MAX_AGE[purpose] * 3600)
+        data = _serializer(secret_key, purpose).loads(token, max_age=_MAX_AGE[purpose] * 3600)
     except SignatureExpired:
         raise TokenError(_("That link has expired. Ask for a new one.")) from None
     except BadSignature:
