@@ -11,6 +11,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, SelectField, StringField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # types-wtforms 3.2 predates SelectChoice (wtforms 3.3)
 from wtforms.validators import StopValidation
 
 MAX_RATE = Decimal(1_000_000)
@@ -44,7 +45,9 @@ def rates_form(codes: Sequence[str], **kwargs: Any) -> FlaskForm:
     """A form with `reporting_currency` and one `rate_<CODE>` field per currency."""
 
     class RatesForm(FlaskForm):
-        reporting_currency = SelectField(_l("Reporting currency"), choices=list(codes))
+        reporting_currency = SelectField(
+            _l("Reporting currency"), choices=[SelectChoice(code) for code in codes]
+        )
 
     for code in codes:
         label = _l("1 %(code)s in the reporting currency", code=code)

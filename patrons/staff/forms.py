@@ -1,3 +1,5 @@
+"""The staff forms: an article, the site's texts, and a button that changes something."""
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -7,6 +9,7 @@ from wtforms import (
     TextAreaField,
     URLField,
 )
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # types-wtforms 3.2 predates SelectChoice (wtforms 3.3)
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
 from patrons.core.formfields import SmallIntegerField
@@ -31,7 +34,7 @@ class ArticleForm(FlaskForm):
     summary = TextAreaField(_l("Summary"), validators=[Optional(), Length(max=2000)])
     body_format = RadioField(
         _l("Body format"),
-        choices=[("markdown", _l("Markdown")), ("html", _l("HTML"))],
+        choices=[SelectChoice("markdown", _l("Markdown")), SelectChoice("html", _l("HTML"))],
         default="markdown",
     )
     body_source = TextAreaField(_l("Body"), validators=[DataRequired(), Length(max=500_000)])

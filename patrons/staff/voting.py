@@ -47,7 +47,8 @@ bp = Blueprint("voting", __name__)  # under /staff, behind its staff check (staf
 
 
 def _grace() -> int:
-    return current_app.config["SETTINGS"].pledge_grace_days
+    grace: int = current_app.config["SETTINGS"].pledge_grace_days
+    return grace
 
 
 def _round(round_id: int) -> Round:
@@ -237,15 +238,24 @@ def moderate_topic(topic_id: int, action: str) -> ResponseReturnValue:
     if action == "approve":
         form: Any = ApproveForm()
         form.round_id.choices = _open_round_choices()
-        run = lambda: service.approve_topic(db, topic.id, form.round_id.data, now)  # noqa: E731
+
+        def run() -> object:
+            return service.approve_topic(db, topic.id, form.round_id.data, now)
+
         message = _("“%(title)s” is in the round.", title=topic.title)
     elif action == "merge":
         form = MergeForm()
-        run = lambda: service.merge_topic(db, topic.id, form.into_topic_id.data, now)  # noqa: E731
+
+        def run() -> object:
+            return service.merge_topic(db, topic.id, form.into_topic_id.data, now)
+
         message = _("“%(title)s” is merged; its votes moved.", title=topic.title)
     else:
         form = DeclineForm()
-        run = lambda: service.decline_topic(db, topic.id, form.reason.data or "")  # noqa: E731
+
+        def run() -> object:
+            return service.decline_topic(db, topic.id, form.reason.data or "")
+
         message = _("“%(title)s” is declined; the reason is public.", title=topic.title)
     if not form.validate_on_submit():
         flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
