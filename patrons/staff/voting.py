@@ -266,12 +266,18 @@ def moderate_topic(topic_id: int, action: str) -> ResponseReturnValue:
 # -- outcomes --------------------------------------------------------------------------------
 
 
-@bp.post("/voting/topics/<int:topic_id>/status")
-def topic_status(topic_id: int) -> ResponseReturnValue:
+def _topic_on_its_round(topic_id: int) -> tuple[Topic, str]:
+    """The topic (404 if none), and the address of its place on its round's page."""
     topic = db.get(Topic, topic_id) or abort(404)
     back = url_for(
         "staff.voting.round_page", round_id=topic.round_id or 0, _anchor=f"topic-{topic.id}"
     )
+    return topic, back
+
+
+@bp.post("/voting/topics/<int:topic_id>/status")
+def topic_status(topic_id: int) -> ResponseReturnValue:
+    topic, back = _topic_on_its_round(topic_id)
     form = StatusForm()
     if not form.validate_on_submit():
         return render_template("staff/voting_refused.html", back=back), 400
@@ -290,10 +296,7 @@ def topic_status(topic_id: int) -> ResponseReturnValue:
 
 @bp.post("/voting/topics/<int:topic_id>/articles")
 def link_article(topic_id: int) -> ResponseReturnValue:
-    topic = db.get(Topic, topic_id) or abort(404)
-    back = url_for(
-        "staff.voting.round_page", round_id=topic.round_id or 0, _anchor=f"topic-{topic.id}"
-    )
+    topic, back = _topic_on_its_round(topic_id)
     form = LinkArticleForm()
     if not form.validate_on_submit():
         return render_template("staff/voting_refused.html", back=back), 400
