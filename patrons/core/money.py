@@ -8,6 +8,7 @@ amount being "a cup of coffee":
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # ISO 4217 codes Stripe charges in two-decimal minor units; others would need their exponent.
@@ -101,6 +102,23 @@ def money(amount: int, currency: str) -> str:
 def major_units(amount: int) -> str:
     """700 → "7", 750 → "7.50": what a reader types into the free-amount field."""
     return str(amount // 100) if amount % 100 == 0 else f"{amount // 100}.{amount % 100:02d}"
+
+
+def amount_label(amount: int, option: CurrencyOption) -> str:
+    """500, EUR → "€5": the short form of the amount chooser (money() is for statements)."""
+    return f"{option.symbol}{major_units(amount)}"
+
+
+_TYPED_AMOUNT = re.compile(r"^\s*(\d{1,9})(?:[.,](\d{1,2}))?\s*$")
+
+
+def parse_major_units(text: object) -> int | None:
+    """What a reader typed in major units: "7", "7.5", "7,50" → 700, 750, 750; None for
+    anything else (the inverse of major_units)."""
+    match = _TYPED_AMOUNT.match(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    return int(match[1]) * 100 + int((match[2] or "0").ljust(2, "0"))
 
 
 def major_decimal(amount: int | None) -> str:

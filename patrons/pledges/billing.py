@@ -3,6 +3,8 @@ configured (the support page then says pledges are not open yet)."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import Flask, current_app
 
 from patrons.core.config import Settings
@@ -23,7 +25,8 @@ def make_gateway(settings: Settings) -> Gateway | None:
 
 
 def gateway(app: Flask | None = None) -> Gateway | None:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    if _KEY not in app.extensions:
-        app.extensions[_KEY] = make_gateway(app.config["SETTINGS"])
-    return app.extensions[_KEY]
+    """The app's gateway (by default the current app's), made on first use."""
+    target = current_app if app is None else app
+    if _KEY not in target.extensions:
+        target.extensions[_KEY] = make_gateway(target.config["SETTINGS"])
+    return cast("Gateway | None", target.extensions[_KEY])

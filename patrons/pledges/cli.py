@@ -15,7 +15,7 @@ def sync_stripe() -> None:
     from patrons.core import clock
     from patrons.pledges import sync
     from patrons.pledges.billing import gateway
-    from patrons.pledges.gateway import GatewayError
+    from patrons.pledges.stripe_objects import GatewayError
 
     gw = gateway()
     if gw is None:

@@ -7,11 +7,11 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from patrons.pledges.service import REASON_MAX
+from patrons.pledges.managing import REASON_MAX
 
 
 class ChangeAmountForm(FlaskForm):
-    # parsed by service.parse_choice with the pledge's currency, like the support page's form
+    # parsed by choice.parse_choice with the pledge's currency, like the support page's form
     amount = StringField(_l("New monthly amount"), validators=[Optional(), Length(max=20)])
     other_amount = StringField(_l("Your own amount"), validators=[Optional(), Length(max=20)])
 

@@ -1,5 +1,6 @@
 """Stripe's state → our rows. Used by the webhook, by `sync-stripe` and by the pledge pages
-after their own Stripe calls, so every path writes a pledge the same way.
+after their own Stripe calls (`apply_answer`, `record_end`), so every path writes a pledge the
+same way.
 
 Nothing here calls Stripe or commits: the caller fetched the state first (no transaction
 is held open across a Stripe call) and commits once, together with the event row.
@@ -11,14 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from patrons import mail
 from patrons.core import clock, signals
 from patrons.core.money import money
 from patrons.models import BillingCustomer, Payment, Pledge, PledgeStatusChange, User
-from patrons.pledges.gateway import Charge, Invoice, Subscription, parse_plan_id
+from patrons.models.pledges import ENDED_STATUSES
+from patrons.pledges.stripe_objects import Charge, Invoice, Subscription, parse_plan_id
 
 # Payment statuses a later, older-looking snapshot must not undo.
 _SETTLED = frozenset({"paid", "refunded", "partially_refunded", "disputed"})
@@ -88,6 +90,7 @@ def apply_subscription(
     """
     currency, amount = checked_plan(sub)
     pledge = find_pledge(db, sub)
+    created = pledge is None
     if pledge is None:
         customer = customer_by_stripe_id(db, sub.customer_id)
         if customer is None:
@@ -101,7 +104,7 @@ def apply_subscription(
             created_at=sub.created or now,
         )
         db.add(pledge)
-    amount_changed = pledge.id is not None and pledge.amount != amount
+    amount_changed = not created and pledge.amount != amount
     pledge.stripe_subscription_id = sub.id
     pledge.stripe_customer_id = sub.customer_id
     pledge.amount, pledge.currency, pledge.plan_id = amount, currency, sub.plan_id
@@ -146,10 +149,11 @@ def set_status(
     event_id: str | None = None,
 ) -> None:
     """Change the status and append the change to the pledge's history."""
-    if pledge.status == status and pledge.id is not None:
+    unsaved = not inspect(pledge).has_identity  # a pledge created just now: no id yet
+    if pledge.status == status and not unsaved:
         pledge.updated_at = now
         return
-    if pledge.id is None:
+    if unsaved:
         db.flush()
     db.add(
         PledgeStatusChange(
@@ -265,3 +269,37 @@ def send_invoice_mail(db: Session, pledge: Pledge, effect: InvoiceEffect, *, now
             payment=payment,
             amount=money(payment.amount, payment.currency),
         )
+
+
+def apply_answer(db: Session, sub: Subscription, invoice: Invoice | None) -> Pledge | None:
+    """Record what Stripe answered a reader's own call (the subscription, and its invoice)
+    as the webhook would. The pledge's row is locked first by a no-op UPDATE (a row lock on
+    PostgreSQL, the write lock on SQLite), so this and a webhook about the same pledge take
+    turns and mail a receipt once."""
+    now = clock.now()
+    clauses = [Pledge.stripe_subscription_id == sub.id]
+    local = sub.metadata.get("patrons_pledge", "")
+    if local.isdigit() and len(local) < 10:
+        clauses.append(Pledge.id == int(local))
+    db.execute(update(Pledge).where(or_(*clauses)).values(updated_at=Pledge.updated_at))
+    pledge = apply_subscription(db, sub, now=now, source="reader")
+    if pledge is not None and invoice is not None and invoice.subscription_id == sub.id:
+        effect = apply_invoice(db, pledge, invoice, now=now)
+        send_invoice_mail(db, pledge, effect, now=now)
+    return pledge
+
+
+def record_end(
+    db: Session, pledge_id: int, sub: Subscription | None, status: str, reason: str = ""
+) -> None:
+    """Write down that the reader's pledge ended: Stripe's last word on it when there is
+    one, else `status`; the end time, and the reason unless one was given already."""
+    stored = db.get(Pledge, pledge_id, populate_existing=True)
+    if stored is None:
+        return
+    if sub is not None:
+        apply_subscription(db, sub, now=clock.now(), source="reader")
+    if stored.status not in ENDED_STATUSES:
+        set_status(db, stored, status, now=clock.now(), source="reader")
+    stored.ended_at = stored.ended_at or clock.now()
+    stored.cancel_reason = stored.cancel_reason or reason or None

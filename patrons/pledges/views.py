@@ -2,12 +2,16 @@
 
 The card steps are small JSON endpoints called by static/js/pledge.js (CSRF token in the
 X-CSRFToken header); every other change is a plain form. Bad input is a 4xx with a message.
+Each view parses the request, calls one service (starting.py, managing.py) and renders; only
+the POST handlers commit.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 from flask import (
     Blueprint,
@@ -29,63 +33,41 @@ from patrons import attribution, mail
 from patrons.core.config import Settings
 from patrons.core.db import session as db
 from patrons.core.extensions import limiter
-from patrons.core.money import major_units, money
+from patrons.core.formatting import format_date
+from patrons.core.money import CurrencyOption, money
+from patrons.models import Pledge, User
 from patrons.models.pledges import ENDED_STATUSES
-from patrons.pledges import service
+from patrons.pledges import managing, queries, starting, templating
 from patrons.pledges.billing import gateway
+from patrons.pledges.choice import (
+    Choice,
+    check_attempt,
+    check_plan,
+    check_setup_intent,
+    currency_option,
+    parse_choice,
+)
+from patrons.pledges.errors import PledgeError
 from patrons.pledges.forms import ActionForm, CancelForm, ChangeAmountForm
 from patrons.pledges.gateway import Gateway
 
 bp = Blueprint("pledges", __name__)
 
-# What a reader chose before signing up or in ("EUR:500"): a cookie of its own, because
-# signing in starts a new session (session fixation) and the mailed confirmation link
-# carries no `next`. It only preselects the choice, which is validated again every time.
-CHOICE_COOKIE = "pledge_choice"
-CHOICE_DAYS = 7
+_View = TypeVar("_View", bound=Callable[..., ResponseReturnValue])
+
+
+def _signed_in(view: _View) -> _View:
+    """Flask-Login's `login_required`, typed (Flask-Login ships no type information)."""
+    return cast(_View, login_required(view))
+
+
+def _reader() -> User:
+    """The signed-in reader (Flask-Login's proxy is untyped)."""
+    return cast(User, current_user)
 
 
 def _settings() -> Settings:
-    return current_app.config["SETTINGS"]
-
-
-def stripe_js_url(settings: Settings) -> str:
-    if settings.stripe_api_base:  # offline: localstripe's fake Stripe.js
-        return f"{settings.stripe_api_base}/js.stripe.com/v3/"
-    return "https://js.stripe.com/v3/"
-
-
-@bp.app_context_processor
-def pledge_helpers() -> dict[str, Any]:
-    return {
-        "money": money,
-        "pledge_summary": _pledge_summary,
-        "amount_label": amount_label,
-        "major_units": major_units,
-    }
-
-
-def amount_label(amount: int, option: Any) -> str:
-    """500, EUR → "€5": the short form of the amount chooser (money() is for statements)."""
-    return f"{option.symbol}{major_units(amount)}"
-
-
-def _pledge_summary() -> dict[str, Any]:
-    """For the account page: the reader's pledge, and a choice made before signing up."""
-    if not current_user.is_authenticated:
-        return {}
-    return {
-        "pledge": service.current_pledge(db, current_user.id),
-        "choice": _remembered_choice(),
-    }
-
-
-def _remembered_choice() -> service.Choice | None:
-    currency, _sep, amount = request.cookies.get(CHOICE_COOKIE, "")[:20].partition(":")
-    try:
-        return service.parse_choice(_settings(), currency, amount)
-    except service.PledgeError:
-        return None
+    return cast(Settings, current_app.config["SETTINGS"])
 
 
 # -- the support page ------------------------------------------------------------------------
@@ -95,47 +77,44 @@ def _remembered_choice() -> service.Choice | None:
 def support() -> ResponseReturnValue:
     settings, args = _settings(), request.args
     choice, error = None, None
-    currency = service.currency_option(settings, args.get("currency"))
+    currency = currency_option(settings, args.get("currency"))
     if "show" not in args and (args.get("amount") or args.get("other_amount")):
         try:
-            choice = service.parse_choice(
+            choice = parse_choice(
                 settings, args.get("currency"), args.get("amount"), args.get("other_amount")
             )
-        except service.PledgeError as exc:
+        except PledgeError as exc:
             error = exc.message
     elif currency is None:
-        choice = _remembered_choice()
+        choice = templating.remembered_choice(settings, request.cookies)
     anonymous = not current_user.is_authenticated
     if choice is not None and "continue" in args and anonymous and gateway() is not None:
         back = url_for("pledges.support", currency=choice.currency, amount=choice.amount)
         response = redirect(url_for("accounts.login", next=back), code=303)
-        response.set_cookie(
-            CHOICE_COOKIE, f"{choice.currency}:{choice.amount}", max_age=CHOICE_DAYS * 86400,
-            httponly=True, samesite="Lax", secure=_settings().is_production,
-        )  # fmt: skip
+        templating.remember_choice(response, choice, secure=settings.is_production)
     else:
         page = _support_page(choice, currency, error, args.get("other_amount", "")[:12])
         response = current_app.make_response((page, 400 if error else 200))
     source = attribution.from_link(db, args)  # the banner's or the notice's link
-    return attribution.remember(response, source, secure=settings.is_production)
+    remembered = attribution.remember(response, source, secure=settings.is_production)
+    return cast(ResponseReturnValue, remembered)
 
 
 def _support_page(
-    choice: service.Choice | None, currency: Any, error: str | None, other_text: str = ""
+    choice: Choice | None, currency: CurrencyOption | None, error: str | None, other_text: str
 ) -> str:
     settings = _settings()
-    option = currency or service.currency_option(
+    option = currency or currency_option(
         settings, choice.currency if choice else None
     ) or settings.pledge_options[0]  # fmt: skip
     amount = choice.amount if choice and choice.currency == option.code else option.suggested[0]
     pledge = None
     if current_user.is_authenticated:
-        pledge = service.current_pledge(db, current_user.id)
+        pledge = queries.current_pledge(db, _reader().id)
     gw = gateway()
     ready = gw is not None and bool(settings.stripe_publishable_key)
     if ready and current_user.is_authenticated:
         g.csp_stripe = True  # the card form loads Stripe.js (web.content_security_policy)
-    login_next = url_for("pledges.support", currency=option.code, amount=amount)
     return render_template(
         "pledges/support.html",
         ready=ready,
@@ -143,31 +122,30 @@ def _support_page(
         amount=amount,
         error=error,
         pledge=pledge if pledge is not None and pledge.is_open else None,
-        options_data=_options_data(settings),
-        stripe_js_url=stripe_js_url(settings),
-        login_next=login_next,
+        options_data=templating.options_data(settings),
+        stripe_js_url=templating.stripe_js_url(settings),
+        login_next=url_for("pledges.support", currency=option.code, amount=amount),
         attempt=secrets.token_urlsafe(12),
         other_text=other_text,
     )
 
 
-def _options_data(settings: Settings) -> dict[str, Any]:
-    return {
-        o.code: {
-            "symbol": o.symbol,
-            "suggested": list(o.suggested),
-            "min": o.minimum,
-            "max": o.maximum,
-        }
-        for o in settings.pledge_options
-    }
-
-
 # -- the card steps (JSON) -------------------------------------------------------------------
 
 
-def _json_error(message: str, status: int) -> tuple[Any, int]:
-    return jsonify(ok=False, message=message), status
+def _json_step(view: _View) -> _View:
+    """A card step: a PledgeError is rolled back and answered as JSON with its message and
+    its status, for static/js/pledge.js to show."""
+
+    @wraps(view)
+    def step(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        try:
+            return view(*args, **kwargs)
+        except PledgeError as exc:
+            db.rollback()
+            return jsonify(ok=False, message=exc.message), exc.status
+
+    return cast(_View, step)
 
 
 def _payload() -> dict[str, Any]:
@@ -187,105 +165,82 @@ def _gateway_or_404() -> Gateway:
     return gw
 
 
-def _answer(outcome: service.Outcome) -> Any:
+def _answer(outcome: starting.Outcome) -> ResponseReturnValue:
     if outcome.status == "requires_action":
         return jsonify(ok=True, status=outcome.status, client_secret=outcome.client_secret)
     db.commit()
     mail.send_soon()
     flash(_("Thank you: you are now a patron."), "success")
     response = jsonify(ok=True, status=outcome.status, redirect=url_for("pledges.pledge"))
-    response.delete_cookie(CHOICE_COOKIE)
+    templating.forget_choice(response)
     return response
 
 
 @bp.post("/pledge/start")
-@login_required
+@_signed_in
 @limiter.limit("20 per minute;200 per day")
+@_json_step
 def start() -> ResponseReturnValue:
     gw = _gateway_or_404()
     data = _payload()
-    try:
-        choice = service.parse_choice(
-            _settings(), data.get("currency"), data.get("amount"), data.get("other_amount")
-        )
-        service.check_plan(choice, data.get("plan"))
-        attempt = service.check_attempt(data.get("attempt"))
-        setup = service.start_pledge(db, gw, current_user, choice, attempt)
-    except service.PledgeError as exc:
-        db.rollback()
-        return _json_error(exc.message, exc.status)
-    attribution.stamp_pledge(db, setup.pledge_id, current_user, request.cookies)
+    choice = parse_choice(
+        _settings(), data.get("currency"), data.get("amount"), data.get("other_amount")
+    )
+    check_plan(choice, data.get("plan"))
+    attempt = check_attempt(data.get("attempt"))
+    setup = starting.start_pledge(db, gw, _reader(), choice, attempt)
+    attribution.stamp_pledge(db, setup.pledge_id, _reader(), request.cookies)
     db.commit()
     return jsonify(ok=True, client_secret=setup.client_secret, amount=choice.amount,
                    currency=choice.currency)  # fmt: skip
 
 
-def _setup_intent_id(data: dict[str, Any]) -> str:
-    value = data.get("setup_intent")
-    if not isinstance(value, str) or not value.startswith("seti_") or len(value) > 255:
-        raise service.PledgeError(_("The card was not confirmed. Please enter it again."))
-    return value
-
-
 @bp.post("/pledge/subscribe")
-@login_required
+@_signed_in
 @limiter.limit("20 per minute")
+@_json_step
 def subscribe() -> ResponseReturnValue:
     gw = _gateway_or_404()
     data = _payload()
-    try:
-        setup_intent = _setup_intent_id(data)
-        expected = None
-        if "currency" in data:  # the amount the page showed, as it sent it to start
-            expected = service.parse_choice(
-                _settings(), data.get("currency"), data.get("amount"), data.get("other_amount")
-            )
-        outcome = service.subscribe(db, gw, current_user, setup_intent, expected)
-    except service.PledgeError as exc:
-        db.rollback()
-        return _json_error(exc.message, exc.status)
-    return _answer(outcome)
+    setup_intent = check_setup_intent(data.get("setup_intent"))
+    expected = None
+    if "currency" in data:  # the amount the page showed, as it sent it to start
+        expected = parse_choice(
+            _settings(), data.get("currency"), data.get("amount"), data.get("other_amount")
+        )
+    return _answer(starting.subscribe(db, gw, _reader(), setup_intent, expected))
 
 
 @bp.post("/pledge/refresh")
-@login_required
+@_signed_in
 @limiter.limit("30 per minute")
+@_json_step
 def refresh() -> ResponseReturnValue:
-    gw = _gateway_or_404()
-    try:
-        outcome = service.refresh(db, gw, current_user)
-    except service.PledgeError as exc:
-        db.rollback()
-        return _json_error(exc.message, exc.status)
-    return _answer(outcome)
+    """After 3-D Secure: the browser's `confirmCardPayment` is done, and what Stripe says of
+    the subscription now is recorded (a POST, so it may commit)."""
+    return _answer(starting.refresh(db, _gateway_or_404(), _reader()))
 
 
 @bp.post("/pledge/card")
-@login_required
+@_signed_in
 @limiter.limit("20 per minute;100 per day")
+@_json_step
 def card_start() -> ResponseReturnValue:
     gw = _gateway_or_404()
-    try:
-        attempt = service.check_attempt(_payload().get("attempt"))
-        setup = service.start_card_update(db, gw, current_user, attempt)
-    except service.PledgeError as exc:
-        db.rollback()
-        return _json_error(exc.message, exc.status)
+    attempt = check_attempt(_payload().get("attempt"))
+    setup = managing.start_card_update(db, gw, _reader(), attempt)
     db.commit()
     return jsonify(ok=True, client_secret=setup.client_secret)
 
 
 @bp.post("/pledge/card/confirm")
-@login_required
+@_signed_in
 @limiter.limit("20 per minute")
+@_json_step
 def card_confirm() -> ResponseReturnValue:
     gw = _gateway_or_404()
-    try:
-        setup_intent = _setup_intent_id(_payload())
-        pledge, retried = service.finish_card_update(db, gw, current_user, setup_intent)
-    except service.PledgeError as exc:
-        db.rollback()
-        return _json_error(exc.message, exc.status)
+    setup_intent = check_setup_intent(_payload().get("setup_intent"))
+    pledge, retried = managing.finish_card_update(db, gw, _reader(), setup_intent)
     db.commit()
     mail.send_soon()
     if retried is True:
@@ -303,40 +258,45 @@ def card_confirm() -> ResponseReturnValue:
 
 
 @bp.get("/pledge")
-@login_required
+@_signed_in
 def pledge() -> ResponseReturnValue:
     return _pledge_page()
 
 
 def _pledge_page(**forms: Any) -> str:
     settings = _settings()
-    current = service.current_pledge(db, current_user.id)
-    manageable = current is not None and current.status in service.MANAGEABLE
-    if manageable and gateway() is not None and settings.stripe_publishable_key:
+    current = queries.current_pledge(db, _reader().id)
+    manageable = current is not None and current.status in queries.MANAGEABLE
+    card_ready = gateway() is not None and bool(settings.stripe_publishable_key)
+    if manageable and card_ready:
         g.csp_stripe = True
-    option = service.currency_option(settings, current.currency if current else None)
     return render_template(
         "pledges/pledge.html",
         pledge=current,
         manageable=manageable,
         ended=current is not None and current.status in ENDED_STATUSES,
-        payments=service.payments_of(db, current_user.id),
-        option=option,
+        payments=queries.payments_of(db, _reader().id),
+        option=currency_option(settings, current.currency if current else None),
         amount_form=forms.get("amount_form") or ChangeAmountForm(),
         cancel_form=forms.get("cancel_form") or CancelForm(),
         action_form=ActionForm(),
-        stripe_js_url=stripe_js_url(settings),
-        card_ready=gateway() is not None and bool(settings.stripe_publishable_key),
+        stripe_js_url=templating.stripe_js_url(settings),
+        card_ready=card_ready,
         attempt=secrets.token_urlsafe(12),
     )
 
 
-def _change(action: Any, success: Any, form: Any = None, field: str = "") -> Any:
+def _change(
+    action: Callable[[Gateway], Pledge],
+    success: str | Callable[[Pledge], str],
+    form: ChangeAmountForm | CancelForm | None = None,
+    field: str = "",
+) -> ResponseReturnValue:
     """Run one pledge change; flash its message, or show the page again with the error."""
     gw = _gateway_or_404()
     try:
         result = action(gw)
-    except service.PledgeError as exc:
+    except PledgeError as exc:
         db.rollback()
         if form is not None:
             form[field].errors = [exc.message]
@@ -351,75 +311,75 @@ def _change(action: Any, success: Any, form: Any = None, field: str = "") -> Any
 
 
 @bp.post("/pledge/amount")
-@login_required
+@_signed_in
 @limiter.limit("20 per hour")
 def change_amount() -> ResponseReturnValue:
     form = ChangeAmountForm(formdata=request.form)  # a form post, never JSON (Flask-WTF reads it)
     if not form.validate_on_submit():
         return _pledge_page(amount_form=form), 400
-    current = service.open_pledge(db, current_user.id)
+    current = queries.open_pledge(db, _reader().id)
     currency = current.currency if current else None
 
-    def action(gw: Gateway) -> Any:
-        choice = service.parse_choice(_settings(), currency, form.amount.data,
-                                      form.other_amount.data)  # fmt: skip
-        return service.change_amount(db, gw, current_user, choice)
+    def action(gw: Gateway) -> Pledge:
+        choice = parse_choice(_settings(), currency, form.amount.data, form.other_amount.data)
+        return managing.change_amount(db, gw, _reader(), choice)
 
     return _change(action, _amount_changed, form, "amount")
 
 
-def _amount_changed(pledge: Any) -> str:
-    from patrons.core.formatting import format_date
-
-    return _(
-        "Your pledge is now %(amount)s a month, from today. The difference for the rest of "
-        "this period is added to your next payment, on %(date)s.",
-        amount=money(pledge.amount, pledge.currency),
-        date=format_date(pledge.current_period_end),
+def _amount_changed(pledge: Pledge) -> str:
+    return str(
+        _(
+            "Your pledge is now %(amount)s a month, from today. The difference for the rest of "
+            "this period is added to your next payment, on %(date)s.",
+            amount=money(pledge.amount, pledge.currency),
+            date=format_date(pledge.current_period_end),
+        )
     )
 
 
 @bp.post("/pledge/cancel")
-@login_required
+@_signed_in
 @limiter.limit("20 per hour")
 def cancel() -> ResponseReturnValue:
     form = CancelForm(formdata=request.form)
     if not form.validate_on_submit():
         return _pledge_page(cancel_form=form), 400
+    pledge_url = _settings().site_url + url_for("pledges.pledge")  # for the confirmation mail
 
-    def action(gw: Gateway) -> Any:
-        return service.cancel(db, gw, current_user, form.reason.data or "")
+    def action(gw: Gateway) -> Pledge:
+        return managing.cancel(db, gw, _reader(), form.reason.data or "", pledge_url)
 
     return _change(action, _canceled, form, "reason")
 
 
-def _canceled(pledge: Any) -> str:
-    from patrons.core.formatting import format_date
-
-    return _(
-        "Your pledge will end on %(date)s. Nothing more will be charged. We have sent you an "
-        "email to confirm it.",
-        date=format_date(pledge.current_period_end),
+def _canceled(pledge: Pledge) -> str:
+    return str(
+        _(
+            "Your pledge will end on %(date)s. Nothing more will be charged. We have sent you an "
+            "email to confirm it.",
+            date=format_date(pledge.current_period_end),
+        )
     )
 
 
 @bp.post("/pledge/resume")
-@login_required
+@_signed_in
 @limiter.limit("20 per hour")
 def resume() -> ResponseReturnValue:
     form = ActionForm(formdata=request.form)
     if not form.validate_on_submit():
         abort(400)
     return _change(
-        lambda gw: service.resume(db, gw, current_user),
+        lambda gw: managing.resume(db, gw, _reader()),
         _("Your pledge continues. Thank you for staying with us."),
     )
 
 
 @bp.get("/pledge/receipts/<int:payment_id>")
-@login_required
+@_signed_in
 def receipt(payment_id: int) -> ResponseReturnValue:
-    found = service.receipt(db, current_user.id, payment_id)
+    found = queries.receipt(db, _reader().id, payment_id)
     if found is None:
         abort(404)  # someone else's payment looks exactly like no payment
     payment, pledge_row = found

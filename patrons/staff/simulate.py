@@ -12,9 +12,11 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from patrons.core.db import session as db
-from patrons.pledges import service
 from patrons.pledges.billing import gateway
-from patrons.pledges.gateway import Gateway, GatewayError
+from patrons.pledges.errors import PledgeError
+from patrons.pledges.gateway import Gateway
+from patrons.pledges.simulations import simulate_failed_renewal, simulate_renewals
+from patrons.pledges.stripe_objects import GatewayError
 from patrons.staff import queries
 from patrons.staff.forms import ActionForm
 
@@ -52,7 +54,7 @@ def renewal() -> ResponseReturnValue:
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        count = service.simulate_renewals(db, gw)
+        count = simulate_renewals(db, gw)
     except GatewayError as exc:
         db.rollback()
         flash(exc.message, "error")
@@ -68,8 +70,8 @@ def failed_renewal(pledge_id: int) -> ResponseReturnValue:
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        pledge = service.simulate_failed_renewal(db, gw, pledge_id)
-    except service.PledgeError as exc:
+        pledge = simulate_failed_renewal(db, gw, pledge_id)
+    except PledgeError as exc:
         db.rollback()
         if exc.status == 404:
             abort(404)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from patrons.core.config import Settings
 from patrons.models import OutboundEmail, Pledge, User
-from patrons.pledges import service
+from patrons.pledges import simulations as service
 from patrons.pledges.billing import gateway
 from tests.factories import PASSWORD, make_user
 from tests.pledges.conftest import (  # noqa: F401  (fixtures used by name)

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from patrons.core import clock
 from patrons.models import BillingCustomer, OutboundEmail, Pledge, PledgeStatusChange
 from patrons.pledges import records
-from patrons.pledges.gateway import API_VERSION, Charge, Invoice, Subscription
+from patrons.pledges.gateway import API_VERSION
+from patrons.pledges.stripe_objects import Charge, Invoice, Subscription
 from tests.factories import make_user
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stripe"
@@ -352,7 +353,7 @@ def test_threat_13_a_refund_is_matched_when_the_webhook_invoice_had_no_payments(
     """A webhook's invoice omits `payments` (includable only) and the charge names no
     invoice: the refund still finds its payment, through the invoice's payments list."""
     from patrons.pledges import webhooks
-    from patrons.pledges.gateway import Event
+    from patrons.pledges.stripe_objects import Event
 
     _reader(db)
     now = clock.now()

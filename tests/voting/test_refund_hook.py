@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from patrons.core import clock
 from patrons.pledges import records
-from patrons.pledges.gateway import Charge
+from patrons.pledges.stripe_objects import Charge
 from patrons.voting import service
 from tests.voting.conftest import vote_rows
 
