@@ -54,7 +54,7 @@ class Page:
         return self.number > 1
 
 
-def _published() -> Select[tuple[Article]]:
+def _published() -> Select[Article]:
     return select(Article).where(Article.status == "published", Article.published_at <= clock.now())
 
 
@@ -74,6 +74,11 @@ def published_article(db: Session, slug: str) -> Article | None:
 
 def article_by_slug(db: Session, slug: str) -> Article | None:
     return db.scalar(select(Article).where(Article.slug == slug))
+
+
+def article_by_source_key(db: Session, key: str) -> Article | None:
+    """The article an import (or the demo) made from the item with this key."""
+    return db.scalar(select(Article).where(Article.source_key == key))
 
 
 def tag_by_slug(db: Session, slug: str) -> Tag | None:
