@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from patrons.core import clock
 from patrons.core.db import upsert
-from patrons.models import DailyCount
+from patrons.models import Article, DailyCount
 from patrons.models.events import EVENT_KINDS
 
 
@@ -22,3 +23,13 @@ def count_event(db: Session, article_id: int, kind: str) -> None:
         set_={"count": DailyCount.count + 1},
     )
     db.execute(stmt)
+
+
+def count_beacon(db: Session, article_id: int, kind: str) -> bool:
+    """A reader's beacon: count it, or False if the kind or the article is unknown."""
+    if kind not in EVENT_KINDS:
+        return False
+    if not db.scalar(select(exists().where(Article.id == article_id))):
+        return False
+    count_event(db, article_id, kind)
+    return True

@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from flask import Flask
 
-CACHE_PREFIX = "article:v2:"
+# v3: the cached object is fastpath.RenderedPage (it was views.RenderedPage under v2)
+CACHE_PREFIX = "article:v3:"
 _SLUG = re.compile(r"/articles/([a-z0-9][a-z0-9-]*)\Z")
 # requests the Flask view answers differently: conditional or partial GETs (304, 412, 206)
 _CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_RANGE")
@@ -27,6 +29,14 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
+@dataclass(frozen=True)
+class RenderedPage:
+    """An anonymous article page as cached: the encoded body and every header of its 200."""
+
+    body: bytes
+    wsgi_headers: tuple[tuple[str, str], ...]
+
+
 class CachedArticleMiddleware:
     def __init__(self, app: Flask, wsgi_app: WSGIApp) -> None:
         from patrons.core.extensions import cache
@@ -35,7 +45,7 @@ class CachedArticleMiddleware:
         self.backend = app.extensions["cache"][cache]  # Flask-Caching's backend, prefix and all
         # With a shared cache (Redis) every hit would be a network round trip: keep a few
         # seconds of pages in this process too. The in-process SimpleCache needs no copy.
-        self.local: dict[str, tuple[float, Any]] | None = (
+        self.local: dict[str, tuple[float, RenderedPage]] | None = (
             {} if app.config["CACHE_TYPE"] != "SimpleCache" else None
         )
         self.cookie_name = app.config["SESSION_COOKIE_NAME"] + "="
@@ -51,7 +61,24 @@ class CachedArticleMiddleware:
         if self.local is not None:
             self.local.clear()
 
-    def _cached_page(self, environ: Environ) -> Any:
+    def _cached_page(self, environ: Environ) -> RenderedPage | None:
+        """The cached page for this request, or None: Flask answers it."""
+        key = self._cache_key(environ)
+        if key is None:
+            return None
+        hit = self._local_copy(key)
+        if hit is not None:
+            return hit
+        try:
+            page = cast(RenderedPage | None, self.backend.get(key))
+        except Exception:  # noqa: BLE001  (the cache being down must not break pages)
+            return None
+        if page is not None:
+            self._keep(key, page)
+        return page
+
+    def _cache_key(self, environ: Environ) -> str | None:
+        """The page's cache key if the cached bytes are this request's answer."""
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return None
         match = _SLUG.match(environ.get("PATH_INFO", ""))
@@ -59,22 +86,19 @@ class CachedArticleMiddleware:
             return None
         if any(name in environ for name in _CONDITIONAL):
             return None
-        cookies = environ.get("HTTP_COOKIE", "")
-        if self.cookie_name in cookies:
+        if self.cookie_name in environ.get("HTTP_COOKIE", ""):
             return None  # maybe signed in: Flask decides (a false alarm only costs speed)
-        key = CACHE_PREFIX + match.group(1)
-        if self.local is not None:
-            hit = self.local.get(key)
-            if hit is not None and hit[0] > time.monotonic():
-                return hit[1]
-        try:
-            page = self.backend.get(key)
-        except Exception:  # noqa: BLE001  (the cache being down must not break pages)
+        return CACHE_PREFIX + match.group(1)
+
+    def _local_copy(self, key: str) -> RenderedPage | None:
+        if self.local is None:
             return None
-        if page is None:
-            return None
-        if self.local is not None:
-            if len(self.local) > 1000:
-                self.local.clear()
-            self.local[key] = (time.monotonic() + LOCAL_SECONDS, page)
-        return page
+        hit = self.local.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def _keep(self, key: str, page: RenderedPage) -> None:
+        if self.local is None:
+            return
+        if len(self.local) > 1000:
+            self.local.clear()
+        self.local[key] = (time.monotonic() + LOCAL_SECONDS, page)

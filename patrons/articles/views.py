@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from typing import Any, cast
 
 from flask import (
     Blueprint,
@@ -25,31 +25,27 @@ from flask_wtf.csrf import generate_csrf
 
 from patrons import site
 from patrons.articles import corrections, counters, service
-from patrons.articles.fastpath import CACHE_PREFIX
+from patrons.articles.fastpath import CACHE_PREFIX, RenderedPage
 from patrons.articles.forms import CorrectionForm
 from patrons.articles.sanitize import reading_minutes
 from patrons.core import clock
+from patrons.core.config import Settings
 from patrons.core.db import session as db
 from patrons.core.extensions import cache, limiter
 from patrons.core.headers import content_security_policy, security_headers
 from patrons.models import Article
-from patrons.models.events import EVENT_KINDS
 from patrons.pledges.entitlement import user_is_active_patron
 
 bp = Blueprint("articles", __name__)
 
 
-@dataclass(frozen=True)
-class RenderedPage:
-    """An anonymous article page as cached: the encoded body and every header of its 200."""
-
-    body: bytes
-    wsgi_headers: tuple[tuple[str, str], ...]
+def _settings() -> Settings:
+    return cast(Settings, current_app.config["SETTINGS"])
 
 
 def _page_number() -> int:
     page = request.args.get("page", 1, type=int)
-    if page is None or page < 1 or page > 10_000:
+    if page < 1 or page > 10_000:
         abort(404)
     return page
 
@@ -89,7 +85,7 @@ def article(slug: str) -> ResponseReturnValue:
 
 def _public_page(body: bytes) -> RenderedPage:
     """The page with the headers of its cacheable 200, security headers included."""
-    settings = current_app.config["SETTINGS"]
+    settings = _settings()
     csp = content_security_policy(settings, site.texts().script_hashes())
     headers = (
         ("Content-Type", "text/html; charset=utf-8"),
@@ -110,7 +106,7 @@ def _may_be_signed_in() -> bool:
 
 def _personal_article(slug: str) -> Response:
     found = service.published_article(db, slug) or abort(404)
-    grace = current_app.config["SETTINGS"].pledge_grace_days
+    grace = _settings().pledge_grace_days
     patron = user_is_active_patron(db, current_user.id, clock.now(), grace_days=grace)
     g.csp_script_hashes = site.texts().script_hashes()  # the ad tags' inline scripts
     response = make_response(_render_article(found, viewer_is_patron=patron))
@@ -132,11 +128,11 @@ def _render_article(found: Article, viewer_is_patron: bool) -> str:
 
 
 def _cache_seconds() -> int:
-    return current_app.config["SETTINGS"].article_cache_seconds
+    return _settings().article_cache_seconds
 
 
-def _absolute(endpoint: str, **values: object) -> str:
-    return current_app.config["SETTINGS"].site_url + url_for(endpoint, **values)
+def _absolute(endpoint: str, **values: Any) -> str:
+    return _settings().site_url + url_for(endpoint, **values)
 
 
 @bp.get("/feed.atom")
@@ -199,12 +195,9 @@ def csrf_token() -> ResponseReturnValue:
 @limiter.limit("120 per minute")
 def beacon(article_id: int, kind: str) -> ResponseReturnValue:
     """Count one banner/notice event; a GET beacon so cached, token-less pages can send it."""
-    if kind not in EVENT_KINDS:
+    if not counters.count_beacon(db, article_id, kind):
         abort(404)
-    if db.get(Article, article_id) is None:
-        abort(404)
-    counters.count_event(db, article_id, kind)
-    db.commit()
+    db.commit()  # a GET that writes: cached, token-less pages send it (article.js)
     response = Response(status=204)
     response.cache_control.no_store = True
     response.headers["X-Robots-Tag"] = "noindex"
