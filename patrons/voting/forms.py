@@ -12,11 +12,11 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # types-wtforms 3.2 predates SelectChoice (wtforms 3.3)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from patrons.core.formfields import SmallIntegerField
-from patrons.voting.service import (
+from patrons.voting.rules import (
     DESCRIPTION_MAX,
     REASON_MAX,
     TITLE_MAX,

@@ -6,7 +6,8 @@ reason, never a 500; a second identical vote is the same vote (303, nothing adde
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask import (
     Blueprint,
@@ -22,17 +23,19 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
-from flask_login import current_user, login_required
+from flask_login import current_user
+from flask_login import login_required as _login_required
 
 from patrons.core import clock
+from patrons.core.config import Settings
 from patrons.core.db import session as db
 from patrons.core.extensions import limiter
-from patrons.models import Round
-from patrons.pledges.entitlement import user_is_active_patron
-from patrons.voting import service
+from patrons.models import Topic
+from patrons.voting import pages, service
 from patrons.voting.forms import ProposalForm, VoteForm
 
 bp = Blueprint("voting", __name__)
+_View = TypeVar("_View", bound=Callable[..., ResponseReturnValue])
 
 STATUS_LABELS = {
     "proposed": _l("proposed, waiting for the newsroom"),
@@ -45,8 +48,13 @@ STATUS_LABELS = {
 }
 
 
+def login_required(view: _View) -> _View:
+    """Flask-Login's `login_required`, typed (Flask-Login ships no type information)."""
+    return cast(_View, _login_required(view))
+
+
 def _grace() -> int:
-    return current_app.config["SETTINGS"].pledge_grace_days
+    return cast(Settings, current_app.config["SETTINGS"]).pledge_grace_days
 
 
 def _user_key() -> str:
@@ -66,34 +74,26 @@ def _status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
 
 
-def _chosen_by_patrons(article_id: int) -> list[Any]:
+def _chosen_by_patrons(article_id: int) -> list[Topic]:
     """For the article page: the patrons' topics this article came from."""
     return service.chosen_by_patrons(db, article_id)
 
 
-def _is_patron() -> bool:
-    if not current_user.is_authenticated:
-        return False
-    return user_is_active_patron(db, current_user.id, clock.now(), _grace())
-
-
 def _topics_page(proposal_form: ProposalForm | None = None) -> str:
-    now = clock.now()
-    rounds = service.open_rounds(db, now)
-    signed_in = current_user.is_authenticated
-    mine = service.votes_of(db, current_user.id, [r.id for r in rounds]) if signed_in else set()
+    reader = current_user.id if current_user.is_authenticated else None
+    page = pages.topics_page(db, reader, clock.now(), _grace())
     return render_template(
         "voting/topics.html",
-        rounds=rounds,
-        counts={r.id: service.vote_counts(db, r) for r in rounds if r.live_counts},
+        rounds=page.rounds,
+        counts=page.counts,
         listed=service.listed_topics,
-        mine=mine,
-        is_patron=_is_patron(),
+        mine=page.mine,
+        is_patron=page.is_patron,
         form=VoteForm(),
         proposal_form=proposal_form or ProposalForm(formdata=None),
-        own_proposals=service.own_proposals(db, current_user.id) if signed_in else [],
-        declined=service.declined_topics(db),
-        upcoming=service.upcoming_round(db, now),
+        own_proposals=page.own_proposals,
+        declined=page.declined,
+        upcoming=page.upcoming,
     )
 
 
@@ -102,7 +102,9 @@ def topics() -> ResponseReturnValue:
     return _topics_page()
 
 
-def _change_vote(topic_id: int, change: Any, done: str, unchanged: str) -> ResponseReturnValue:
+def _change_vote(
+    topic_id: int, change: Callable[[], bool], done: str, unchanged: str
+) -> ResponseReturnValue:
     """Back or withdraw: the CSRF token is the only field; the voter is the signed-in reader.
     A refusal is a 4xx page with its reason; a repeat changes nothing and says so."""
     if not VoteForm().validate_on_submit():
@@ -164,29 +166,19 @@ def propose() -> ResponseReturnValue:
 
 @bp.get("/topics/rounds")
 def past_rounds() -> ResponseReturnValue:
-    now = clock.now()
-    rounds = service.closed_rounds(db, now)
-    results = {r.id: service.results(db, r, now) for r in rounds}
-    db.commit()  # the first read after a close freezes its results
-    return render_template(
-        "voting/past_rounds.html", rounds=rounds, results=results, outcomes=service.OUTCOMES
-    )
+    page = pages.past_rounds(db, clock.now())
+    db.commit()  # a GET that writes: the first read after a close freezes the results
+    return render_template("voting/past_rounds.html", rounds=page.rounds, results=page.results,
+                           outcomes=service.OUTCOMES)  # fmt: skip
 
 
 @bp.get("/topics/rounds/<int:round_id>")
 def round_page(round_id: int) -> ResponseReturnValue:
     now = clock.now()
-    found = db.get(Round, round_id)
-    if found is None or found.opens_at > now:
-        abort(404)
+    found = service.started_round(db, round_id, now) or abort(404)
     if found.is_open(now):
         return redirect(url_for("voting.topics", _anchor=f"round-{found.id}"))
-    counts = service.results(db, found, now)
-    db.commit()
-    return render_template(
-        "voting/round.html",
-        round=found,
-        counts=counts,
-        topics=service.listed_topics(found, counts),
-        request_path=request.path,
-    )
+    page = pages.round_results(db, found, now)
+    db.commit()  # a GET that writes: the first read after a close freezes the results
+    return render_template("voting/round.html", round=found, counts=page.counts,
+                           topics=page.topics, request_path=request.path)  # fmt: skip
