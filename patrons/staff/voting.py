@@ -284,7 +284,9 @@ def topic_status(topic_id: int) -> ResponseReturnValue:
     told: list[int] = []
 
     def run() -> None:
-        told.append(service.set_topic_status(db, topic.id, form.status.data or "", clock.now()))
+        site_url = current_app.config["SETTINGS"].site_url  # the mail's links start here
+        told.append(service.set_topic_status(db, topic.id, form.status.data or "", clock.now(),
+                                             site_url=site_url))  # fmt: skip
 
     response = _done(run, _("The topic's status is changed."), back)
     if told and told[0]:
