@@ -140,6 +140,8 @@ def page(context: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def axe_source() -> str:
+    """Asked for by every test that injects axe-core (AXE_JS), so that without it they skip,
+    or fail with REQUIRE_BROWSER=1, as they do without Chromium."""
     if not AXE_JS.is_file():
         missing(f"axe-core not found at {AXE_JS}: run `make browser-deps` (needs npm)")
     return AXE_JS.read_text(encoding="utf-8")

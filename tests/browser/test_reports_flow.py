@@ -23,7 +23,7 @@ def shot(page: Any, screenshots: Path, name: str) -> None:
 
 
 def test_dashboard_range_and_csv(
-    new_context: Any, app: Flask, db: Session, screenshots: Path
+    new_context: Any, axe_source: str, app: Flask, db: Session, screenshots: Path
 ) -> None:
     demo.seed(db)
     db.commit()
