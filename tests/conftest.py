@@ -3,6 +3,10 @@ an app per test with CSRF and rate limits left on, and emptied tables after each
 
 PostgreSQL elsewhere: TEST_DATABASE_URL=postgresql+psycopg://USER@HOST:5432/DBNAME make test
 (the database is wiped: use one that holds nothing else).
+
+Passwords are hashed at Argon2id's cheapest valid cost (TEST_HASHING) unless a test asks for
+the production cost (`@pytest.mark.production_hashing`, or PRODUCTION_HASHING passed to
+make_settings): the tests of hashing itself.
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ from patrons.db import Base, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-production-checks"
+# Argon2id at t=1, m=8 KiB, one lane: a sign-in costs microseconds instead of ~140 ms
+TEST_HASHING: dict[str, int] = {
+    "password_hash_time_cost": 1,
+    "password_hash_memory_cost": 8,
+    "password_hash_parallelism": 1,
+}
+# Settings' own defaults, the cost production runs at (config.py refuses less there)
+PRODUCTION_HASHING: dict[str, int] = {name: getattr(Settings, name) for name in TEST_HASHING}
 
 
 def alembic_config(url: str) -> Config:
@@ -65,7 +77,9 @@ def make_settings(database_url: str, instance: Path, **overrides: object) -> Set
         "PATRONS_INSTANCE": str(instance),
         "SITE_URL": "http://patrons.test",
     }
-    return Settings.from_env(env, **overrides)
+    # production settings keep the production cost: config.py refuses less there
+    hashing = {} if overrides.get("env") == "production" else TEST_HASHING
+    return Settings.from_env(env, **{**hashing, **overrides})
 
 
 def empty_tables(app: Flask) -> None:
@@ -80,8 +94,10 @@ def empty_tables(app: Flask) -> None:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return make_settings(database_url, tmp_path / "instance")
+def settings(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """`@pytest.mark.production_hashing`: Argon2id at the production cost (Settings' defaults)."""
+    hashing = PRODUCTION_HASHING if request.node.get_closest_marker("production_hashing") else {}
+    return make_settings(database_url, tmp_path / "instance", **hashing)
 
 
 @pytest.fixture

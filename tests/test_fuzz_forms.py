@@ -17,8 +17,9 @@ SQLite and ~3.5 min on PostgreSQL):
   character at a time, and `st.text(min_size=1000, max_size=5000)` made generating 1,000
   form dicts take ~9 s per route (now ~2 s). Longer values are now a short random
   (any-codepoint) piece repeated to 51-6,000 characters: past every length limit, cheaply.
-- The app hashes with cheap Argon2id parameters (PASSWORD_HASH_* settings, t=1, m=8 KiB),
-  so a form that validates and reaches a password check costs microseconds, not ~200 ms.
+- The app hashes with cheap Argon2id parameters (PASSWORD_HASH_* settings, t=1, m=8 KiB, as
+  every test app but those of the hashing tests does: tests/conftest.py), so a form that
+  validates and reaches a password check costs microseconds, not ~200 ms.
   The production cost is tested elsewhere (tests/accounts/test_threats.py, threat 23;
   config.py refuses less than m=19 MiB, t=2 in production).
 - The no-partial-write check costs one counting query per example (below); comparing whole
