@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app patrons
 
-.PHONY: run test install migrate seed bench lint browser-deps clean translations
+.PHONY: run test coverage install migrate seed bench lint browser-deps clean translations
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,17 @@ tests/browser/node_modules/axe-core/axe.min.js: tests/browser/package.json
 
 browser-deps: tests/browser/node_modules/axe-core/axe.min.js
 
+# The suite on every core (pytest-xdist, a database per worker: tests/conftest.py).
+# PYTEST_ARGS for more, e.g. PYTEST_ARGS="-x tests/accounts".
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
+
 test: install browser-deps
-	$(BIN)/pytest
+	$(PYTEST) $(PYTEST_ARGS)
+
+# the same run, measuring which lines of patrons/ it reached
+coverage: install browser-deps
+	$(PYTEST) --cov=patrons --cov-report=term $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

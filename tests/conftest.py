@@ -2,7 +2,9 @@
 an app per test with CSRF and rate limits left on, and emptied tables after each test.
 
 PostgreSQL elsewhere: TEST_DATABASE_URL=postgresql+psycopg://USER@HOST:5432/DBNAME make test
-(the database is wiped: use one that holds nothing else).
+(the database is wiped: use one that holds nothing else). Under pytest-xdist each worker has
+a database of its own: SQLite a file in the worker's temporary folder, PostgreSQL DBNAME_gw0,
+DBNAME_gw1... on the same server, created if missing (and wiped likewise).
 
 Passwords are hashed at Argon2id's cheapest valid cost (TEST_HASHING) unless a test asks for
 the production cost (`@pytest.mark.production_hashing`, or PRODUCTION_HASHING passed to
@@ -20,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.orm import Session
 
 from patrons import create_app
@@ -59,11 +61,32 @@ def reset_database(url: str) -> None:
             Path(str(path) + suffix).unlink(missing_ok=True)
 
 
+def worker_database(url: str, worker: str) -> str:
+    """The database of one pytest-xdist worker ("gw0"...) on TEST_DATABASE_URL's server:
+    DBNAME_gw0, created (through a connection to DBNAME) if it does not exist yet."""
+    worker_url = make_url(url).set(database=f"{make_url(url).database}_{worker}")
+    admin = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": worker_url.database},
+            ).scalar()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{worker_url.database}"'))
+    finally:
+        admin.dispose()
+    return worker_url.render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("TEST_DATABASE_URL") or (
-        f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"  # a worker has its own basetemp
     )
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0"...; unset in a run without workers
+    if url.startswith("postgresql") and worker:
+        url = worker_database(url, worker)
     reset_database(url)
     command.upgrade(alembic_config(url), "head")
     return url
