@@ -49,7 +49,8 @@ tests/browser/node_modules/axe-core/axe.min.js: tests/browser/package.json
 browser-deps: tests/browser/node_modules/axe-core/axe.min.js
 
 # The suite on every core (pytest-xdist, a database per worker: tests/conftest.py).
-# PYTEST_ARGS for more, e.g. PYTEST_ARGS="-x tests/accounts".
+# PYTEST_ARGS for more, e.g. PYTEST_ARGS="-x tests/accounts"; HYPOTHESIS_PROFILE=ci for the
+# larger property and fuzz runs (.ci/run sets it; tests/conftest.py).
 PYTEST_WORKERS ?= auto
 PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 

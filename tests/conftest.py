@@ -22,6 +22,8 @@ from alembic import command
 from alembic.config import Config
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import make_url, text
 from sqlalchemy.orm import Session
 
@@ -30,6 +32,19 @@ from patrons.config import Settings
 from patrons.db import Base, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (`dev` unless set; .ci/run exports `ci`):
+# the examples of every test without a max_examples of its own, tests/fuzzing.py's count per
+# route among them. No deadline and no too_slow check: a busy machine is not a failure.
+for _name, _examples in (("dev", 100), ("ci", 1000)):
+    hypothesis_settings.register_profile(
+        _name,
+        max_examples=_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "dev")
+
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-production-checks"
 # Argon2id at t=1, m=8 KiB, one lane: a sign-in costs microseconds instead of ~140 ms
 TEST_HASHING: dict[str, int] = {

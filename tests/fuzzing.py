@@ -22,7 +22,9 @@ from patrons import extensions
 from patrons.db import Base
 from tests.conftest import TEST_HASHING
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
+# examples per route: the Hypothesis profile's max_examples (tests/conftest.py: `dev` 100,
+# `ci` 1,000), or FUZZ_EXAMPLES=n (e.g. 10,000 overnight)
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or hypothesis_settings.default.max_examples)
 # refreshed when a signed-in page is requested minutes apart: not a write of the view
 VOLATILE_WRITE = re.compile(r"UPDATE user_sessions SET last_seen_at=\S+ WHERE", re.I)
 CSRF_REFUSAL = "could not be accepted"  # the CSRF error page (web.py)

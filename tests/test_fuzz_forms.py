@@ -8,10 +8,11 @@ tests/pledges/test_fuzz_pledges.py (PLEDGE_FIELDS), and test_every_post_rule_is_
 fails for a POST rule fuzzed in neither. The machinery both share (the value strategy, the
 checks of every example, the no-partial-write detector) is in tests/fuzzing.py.
 
-1,000 examples per route (`FUZZ_EXAMPLES=n` to change it, e.g. 100 for a quick run or 10,000
-overnight). What keeps 20,000 requests affordable (measured on 2 cores: the module took ~35 s
-for 100 per route, ~5.5 min at 1,000 by extrapolation; now ~2 min 20 s for 1,000 per route on
-SQLite and ~3.5 min on PostgreSQL):
+Examples per route: the Hypothesis profile's max_examples (tests/conftest.py: 100 in `dev`, the
+default, 1,000 in `ci`, which .ci/run sets with HYPOTHESIS_PROFILE), or `FUZZ_EXAMPLES=n`
+(e.g. 10,000 overnight). What keeps 20,000 requests affordable (measured on 2 cores: the
+module took ~35 s for 100 per route, ~5.5 min at 1,000 by extrapolation; now ~2 min 20 s for
+1,000 per route on SQLite and ~3.5 min on PostgreSQL):
 
 - Generating the data was the largest cost, not the requests: Hypothesis draws strings a
   character at a time, and `st.text(min_size=1000, max_size=5000)` made generating 1,000
