@@ -48,7 +48,8 @@ tests/browser/node_modules/axe-core/axe.min.js: tests/browser/package.json
 
 browser-deps: tests/browser/node_modules/axe-core/axe.min.js
 
-# The suite on every core (pytest-xdist, a database per worker: tests/conftest.py).
+# The suite on every core (pytest-xdist, a database per worker: tests/conftest.py), the
+# fifteen slowest tests named at the end; PYTEST_ARGS="-m 'not slow'" leaves out the slow ones.
 # PYTEST_ARGS for more, e.g. PYTEST_ARGS="-x tests/accounts"; HYPOTHESIS_PROFILE=ci for the
 # larger property and fuzz runs (.ci/run sets it; tests/conftest.py).
 PYTEST_WORKERS ?= auto

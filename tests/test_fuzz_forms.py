@@ -256,6 +256,7 @@ def _target(app: Flask, db: Session, endpoint: str) -> tuple[str, str]:
     return url, ROLE.get(endpoint, "anonymous")
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("no_rate_limits")
 @pytest.mark.parametrize("endpoint", sorted(FIELDS))
 def test_fuzz_form(app: Flask, db: Session, endpoint: str) -> None:

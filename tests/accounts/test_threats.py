@@ -119,6 +119,7 @@ def _similar(known: float, unknown: float) -> bool:
     return slow < 3 * fast or slow - fast < 0.020
 
 
+@pytest.mark.slow
 @pytest.mark.production_hashing
 def test_threat_22_sign_in_takes_as_long_for_known_and_unknown_emails(client, db):
     """Equality of work, not speed: an unknown email is checked against a dummy Argon2 hash,

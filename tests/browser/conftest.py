@@ -36,6 +36,13 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 10_000
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test is `slow` (seconds each: a real server, Chromium, screenshots)."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.slow)
+
+
 def require_browser() -> bool:
     return os.environ.get("REQUIRE_BROWSER", "").strip().lower() in {"1", "true", "yes", "on"}
 

@@ -324,6 +324,7 @@ class _lease_only:  # noqa: N801  (used like a function)
 # -- the test --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("endpoint", "state"), CASES, ids=[f"{e}-{s}" for e, s in CASES])
 def test_fuzz_pledge_route(
     app: Flask, db: Session, localstripe: str, endpoint: str, state: str
