@@ -49,9 +49,10 @@ tests/browser/node_modules/axe-core/axe.min.js: tests/browser/package.json
 browser-deps: tests/browser/node_modules/axe-core/axe.min.js
 
 # The suite on every core (pytest-xdist, a database per worker: tests/conftest.py), the
-# fifteen slowest tests named at the end; PYTEST_ARGS="-m 'not slow'" leaves out the slow ones.
-# PYTEST_ARGS for more, e.g. PYTEST_ARGS="-x tests/accounts"; HYPOTHESIS_PROFILE=ci for the
-# larger property and fuzz runs (.ci/run sets it; tests/conftest.py).
+# fifteen slowest tests named at the end. On 2 cores -n 2, 3 and 4 took the same ~2.5 min and
+# 2 (auto) the least CPU. PYTEST_ARGS for more, e.g. PYTEST_ARGS="-m 'not slow'" (leaves out
+# fuzzing and browser tests) or "-x tests/accounts"; HYPOTHESIS_PROFILE=ci for the larger
+# property and fuzz runs (.ci/run sets it; tests/conftest.py).
 PYTEST_WORKERS ?= auto
 PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
