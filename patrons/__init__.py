@@ -12,14 +12,14 @@ from patrons.core.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from patrons import accounts, articles, cli, health, pledges, staff, voting, web
+    from patrons import accounts, articles, cli, health, pledges, reports, staff, voting, web
 
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder="../templates", instance_path=str(settings.instance_path))
     web.configure(app, settings)
     web.register_extensions(app, settings)
     accounts.init_login(app)
-    for feature in (articles, accounts, pledges, voting, staff, health):
+    for feature in (articles, accounts, pledges, voting, reports, staff, health):
         feature.register(app)
     web.register_error_pages(app)
     web.register_security_headers(app)

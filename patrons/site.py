@@ -78,7 +78,7 @@ def load(db: Session) -> SiteTexts:
         if spec is None:
             continue
         values[row.key] = int(row.value) if spec.type in (int, "int") else row.value
-    return SiteTexts(**values)  # type: ignore[arg-type]
+    return SiteTexts(**values)  # type: ignore[arg-type]  # values typed per field by FIELDS
 
 
 def texts() -> SiteTexts:

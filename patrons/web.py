@@ -58,7 +58,7 @@ def configure(app: Flask, settings: Settings) -> None:
     )
     if settings.proxy_hops:
         hops = settings.proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]  # Flask's documented way to wrap
     app.url_map.converters["int"] = DatabaseIdConverter
     app.session_interface = SessionInterface()
     app.before_request(reject_nul_bytes)
@@ -114,7 +114,7 @@ def _translations() -> NullTranslations:
 
 def install_template_gettext(app: Flask) -> None:
     """Templates' _(), gettext() and {% trans %}: Flask-Babel's, with the lookup above."""
-    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  # added by Jinja's i18n extension
         gettext=lambda s: _translations().ugettext(s),
         ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
         pgettext=lambda c, s: _translations().upgettext(c, s),
@@ -209,7 +209,7 @@ def register_article_fast_path(app: Flask) -> None:
 
     middleware = CachedArticleMiddleware(app, app.wsgi_app)
     app.extensions["article_fast_path"] = middleware
-    app.wsgi_app = middleware  # type: ignore[method-assign]
+    app.wsgi_app = middleware  # type: ignore[method-assign]  # Flask's documented way to wrap
 
 
 def register_template_helpers(app: Flask) -> None:

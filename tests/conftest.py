@@ -2,7 +2,13 @@
 an app per test with CSRF and rate limits left on, and emptied tables after each test.
 
 PostgreSQL elsewhere: TEST_DATABASE_URL=postgresql+psycopg://USER@HOST:5432/DBNAME make test
-(the database is wiped: use one that holds nothing else).
+(the database is wiped: use one that holds nothing else). Under pytest-xdist each worker has
+a database of its own: SQLite a file in the worker's temporary folder, PostgreSQL DBNAME_gw0,
+DBNAME_gw1... on the same server, created if missing (and wiped likewise).
+
+Passwords are hashed at Argon2id's cheapest valid cost (TEST_HASHING) unless a test asks for
+the production cost (`@pytest.mark.production_hashing`, or PRODUCTION_HASHING passed to
+make_settings): the tests of hashing itself.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from alembic import command
 from alembic.config import Config
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from sqlalchemy import make_url, text
 from sqlalchemy.orm import Session
 
 from patrons import create_app
@@ -24,7 +32,28 @@ from patrons.core.config import Settings
 from patrons.core.db import Base, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (`dev` unless set; .ci/run exports `ci`):
+# the examples of every test without a max_examples of its own, tests/fuzzing.py's count per
+# route among them. No deadline and no too_slow check: a busy machine is not a failure.
+for _name, _examples in (("dev", 100), ("ci", 1000)):
+    hypothesis_settings.register_profile(
+        _name,
+        max_examples=_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "dev")
+
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-production-checks"
+# Argon2id at t=1, m=8 KiB, one lane: a sign-in costs microseconds instead of ~140 ms
+TEST_HASHING: dict[str, int] = {
+    "password_hash_time_cost": 1,
+    "password_hash_memory_cost": 8,
+    "password_hash_parallelism": 1,
+}
+# Settings' own defaults, the cost production runs at (config.py refuses less there)
+PRODUCTION_HASHING: dict[str, int] = {name: getattr(Settings, name) for name in TEST_HASHING}
 
 
 def alembic_config(url: str) -> Config:
@@ -47,11 +76,32 @@ def reset_database(url: str) -> None:
             Path(str(path) + suffix).unlink(missing_ok=True)
 
 
+def worker_database(url: str, worker: str) -> str:
+    """The database of one pytest-xdist worker ("gw0"...) on TEST_DATABASE_URL's server:
+    DBNAME_gw0, created (through a connection to DBNAME) if it does not exist yet."""
+    worker_url = make_url(url).set(database=f"{make_url(url).database}_{worker}")
+    admin = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": worker_url.database},
+            ).scalar()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{worker_url.database}"'))
+    finally:
+        admin.dispose()
+    return worker_url.render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("TEST_DATABASE_URL") or (
-        f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"  # a worker has its own basetemp
     )
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0"...; unset in a run without workers
+    if url.startswith("postgresql") and worker:
+        url = worker_database(url, worker)
     reset_database(url)
     command.upgrade(alembic_config(url), "head")
     return url
@@ -65,7 +115,9 @@ def make_settings(database_url: str, instance: Path, **overrides: object) -> Set
         "PATRONS_INSTANCE": str(instance),
         "SITE_URL": "http://patrons.test",
     }
-    return Settings.from_env(env, **overrides)
+    # production settings keep the production cost: config.py refuses less there
+    hashing = {} if overrides.get("env") == "production" else TEST_HASHING
+    return Settings.from_env(env, **{**hashing, **overrides})
 
 
 def empty_tables(app: Flask) -> None:
@@ -80,8 +132,10 @@ def empty_tables(app: Flask) -> None:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return make_settings(database_url, tmp_path / "instance")
+def settings(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """`@pytest.mark.production_hashing`: Argon2id at the production cost (Settings' defaults)."""
+    hashing = PRODUCTION_HASHING if request.node.get_closest_marker("production_hashing") else {}
+    return make_settings(database_url, tmp_path / "instance", **hashing)
 
 
 @pytest.fixture

@@ -4,24 +4,45 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from functools import cache
 
+from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from patrons.accounts.passwords import hash_password
 from patrons.articles import service
 from patrons.core import clock
 from patrons.models import Article, Payment, Pledge, Round, Topic, User
+from tests.conftest import PRODUCTION_HASHING, TEST_HASHING
 
 _seq = itertools.count(1)
 PASSWORD = "correct horse battery staple"
-# hashing is deliberately slow; tests share one hash of the common password
-_PASSWORD_HASH = hash_password(PASSWORD)
+
+
+def password_hash(cost: dict[str, int]) -> str:
+    """PASSWORD hashed as an app with these PASSWORD_HASH_* settings hashes it (Argon2id)."""
+    return PasswordHasher(
+        time_cost=cost["password_hash_time_cost"],
+        memory_cost=cost["password_hash_memory_cost"],
+        parallelism=cost["password_hash_parallelism"],
+    ).hash(PASSWORD)
+
+
+# tests share one hash of the common password, at the test apps' cost (conftest's
+# TEST_HASHING: a sign-in neither pays the production cost nor rehashes)
+_PASSWORD_HASH = password_hash(TEST_HASHING)
+
+
+@cache
+def production_password_hash() -> str:
+    """For a user of an app at the production cost (`@pytest.mark.production_hashing`):
+    make_user(db, password_hash=production_password_hash())."""
+    return password_hash(PRODUCTION_HASHING)
 
 
 def make_user(db: Session, email: str | None = None, is_staff: bool = False, **kw: object) -> User:
+    kw.setdefault("password_hash", _PASSWORD_HASH)
     user = User(
         email=email or f"reader{next(_seq)}@example.org",
-        password_hash=_PASSWORD_HASH,
         is_staff=is_staff,
         **kw,
     )

@@ -20,17 +20,17 @@ from sqlalchemy.engine import Connection, Engine
 
 from patrons.core import extensions
 from patrons.core.db import Base
+from tests.conftest import TEST_HASHING
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
+# examples per route: the Hypothesis profile's max_examples (tests/conftest.py: `dev` 100,
+# `ci` 1,000), or FUZZ_EXAMPLES=n (e.g. 10,000 overnight)
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or hypothesis_settings.default.max_examples)
 # refreshed when a signed-in page is requested minutes apart: not a write of the view
-VOLATILE_WRITE = re.compile(r"UPDATE user_sessions SET last_seen_at=\S+ WHERE", re.I)
+VOLATILE_WRITE = re.compile(r"UPDATE user_sessions SET last_seen_at=.+? WHERE", re.I)
 CSRF_REFUSAL = "could not be accepted"  # the CSRF error page (web.py)
-# Settings overrides: Argon2id at t=1, m=8 KiB (the production cost is tested elsewhere)
-CHEAP_HASHING: dict[str, Any] = {
-    "password_hash_time_cost": 1,
-    "password_hash_memory_cost": 8,
-    "password_hash_parallelism": 1,
-}
+# Settings overrides: Argon2id at t=1, m=8 KiB (the production cost is tested elsewhere);
+# every test app's default now (conftest's make_settings), kept explicit where it matters
+CHEAP_HASHING: dict[str, Any] = dict(TEST_HASHING)
 
 
 def _repeat(piece: str, length: int) -> str:

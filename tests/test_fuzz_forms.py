@@ -8,17 +8,19 @@ tests/pledges/test_fuzz_pledges.py (PLEDGE_FIELDS), and test_every_post_rule_is_
 fails for a POST rule fuzzed in neither. The machinery both share (the value strategy, the
 checks of every example, the no-partial-write detector) is in tests/fuzzing.py.
 
-1,000 examples per route (`FUZZ_EXAMPLES=n` to change it, e.g. 100 for a quick run or 10,000
-overnight). What keeps 20,000 requests affordable (measured on 2 cores: the module took ~35 s
-for 100 per route, ~5.5 min at 1,000 by extrapolation; now ~2 min 20 s for 1,000 per route on
-SQLite and ~3.5 min on PostgreSQL):
+Examples per route: the Hypothesis profile's max_examples (tests/conftest.py: 100 in `dev`, the
+default, 1,000 in `ci`, which .ci/run sets with HYPOTHESIS_PROFILE), or `FUZZ_EXAMPLES=n`
+(e.g. 10,000 overnight). What keeps 20,000 requests affordable (measured on 2 cores: the
+module took ~35 s for 100 per route, ~5.5 min at 1,000 by extrapolation; now ~2 min 20 s for
+1,000 per route on SQLite and ~3.5 min on PostgreSQL):
 
 - Generating the data was the largest cost, not the requests: Hypothesis draws strings a
   character at a time, and `st.text(min_size=1000, max_size=5000)` made generating 1,000
   form dicts take ~9 s per route (now ~2 s). Longer values are now a short random
   (any-codepoint) piece repeated to 51-6,000 characters: past every length limit, cheaply.
-- The app hashes with cheap Argon2id parameters (PASSWORD_HASH_* settings, t=1, m=8 KiB),
-  so a form that validates and reaches a password check costs microseconds, not ~200 ms.
+- The app hashes with cheap Argon2id parameters (PASSWORD_HASH_* settings, t=1, m=8 KiB, as
+  every test app but those of the hashing tests does: tests/conftest.py), so a form that
+  validates and reaches a password check costs microseconds, not ~200 ms.
   The production cost is tested elsewhere (tests/accounts/test_threats.py, threat 23;
   config.py refuses less than m=19 MiB, t=2 in production).
 - The no-partial-write check costs one counting query per example (below); comparing whole
@@ -254,12 +256,16 @@ def _target(app: Flask, db: Session, endpoint: str) -> tuple[str, str]:
         url = url_for(endpoint, **values)
         if endpoint == "accounts.reset":
             token = tokens.make_token(
-                "reset", uid=member.id, pw=tokens.password_fingerprint(member.password_hash)
+                app.config["SETTINGS"].secret_key,
+                "reset",
+                uid=member.id,
+                pw=tokens.password_fingerprint(member.password_hash),
             )
             url += "?token=" + token
     return url, ROLE.get(endpoint, "anonymous")
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("no_rate_limits")
 @pytest.mark.parametrize("endpoint", sorted(FIELDS))
 def test_fuzz_form(app: Flask, db: Session, endpoint: str) -> None:

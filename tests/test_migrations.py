@@ -93,16 +93,18 @@ def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     if not database_url.startswith("postgresql"):
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
+    # named after the test database: a pytest-xdist worker's (test_gw0...) gets its own
+    scratch = f"{SCRATCH_DATABASE}_{make_url(database_url).database}"
     admin = make_engine(database_url).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {SCRATCH_DATABASE}"))
+        conn.execute(text(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {scratch}"))
     try:
-        url = make_url(database_url).set(database=SCRATCH_DATABASE)
+        url = make_url(database_url).set(database=scratch)
         yield url.render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
         admin.dispose()
 
 

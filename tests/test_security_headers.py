@@ -78,7 +78,8 @@ def fetch(kind: str, app, db):  # type: ignore[no-untyped-def]
     if kind == "theme.css":
         return client.get("/theme.css")
     if kind == "static file":
-        return client.get("/static/js/article.js")
+        # read whole and closed: the response streams the open file otherwise
+        return client.get("/static/js/article.js", buffered=True)
     raise AssertionError(kind)
 
 

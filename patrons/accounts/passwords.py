@@ -53,10 +53,10 @@ def hash_password(password: str) -> str:
 def verify_password(stored_hash: str | None, password: str) -> bool:
     cost = _cost()
     try:
-        verified = _hasher_for(*cost).verify(stored_hash or _dummy_hash(*cost), password)
+        _hasher_for(*cost).verify(stored_hash or _dummy_hash(*cost), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
-    return verified and stored_hash is not None
+    return stored_hash is not None  # verify() returns True or raises
 
 
 def needs_rehash(stored_hash: str) -> bool:

@@ -39,8 +39,10 @@ from patrons.core.config import Settings
 from patrons.core.db import session as db
 from patrons.core.extensions import limiter
 from patrons.core.urls import safe_next
-from patrons.pledges import service as pledge_service
 from patrons.pledges.billing import gateway
+from patrons.pledges.errors import PledgeError
+from patrons.pledges.managing import end_for_erasure
+from patrons.pledges.queries import open_pledge
 
 bp = Blueprint("accounts", __name__)
 
@@ -271,13 +273,13 @@ def delete_account() -> ResponseReturnValue:
         user_id = current_user.id
 
         def stop_pledge() -> None:
-            pledge_service.end_for_erasure(db, gateway(), user_id)
+            end_for_erasure(db, gateway(), user_id)
 
         try:
             deleted = service.delete_account(
                 db, current_user, form.password.data or "", before_erase=stop_pledge
             )
-        except pledge_service.PledgeError as exc:
+        except PledgeError as exc:
             db.rollback()
             form.password.errors = [exc.message]
             return _delete_page(form), exc.status
@@ -291,9 +293,9 @@ def delete_account() -> ResponseReturnValue:
 
 
 def _delete_page(form: DeleteAccountForm) -> str:
-    pledge = pledge_service.open_pledge(db, current_user.id)
-    open_pledge = pledge if pledge is not None and pledge.stripe_subscription_id else None
-    return render_template("accounts/delete.html", form=form, open_pledge=open_pledge)
+    pledge = open_pledge(db, current_user.id)
+    running = pledge if pledge is not None and pledge.stripe_subscription_id else None
+    return render_template("accounts/delete.html", form=form, open_pledge=running)
 
 
 @bp.post("/account/email")

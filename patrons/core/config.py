@@ -151,7 +151,7 @@ class Settings:
             password_hash_parallelism=_int(env, "PASSWORD_HASH_PARALLELISM", 4, minimum=1),
         )
         values.update(overrides)
-        settings = cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]  # each value parsed to its field's type above
         _check_password_hash_cost(settings)
         return settings
 

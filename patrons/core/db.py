@@ -62,7 +62,7 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     # busy timeout instead of failing on a read-to-write upgrade. Its known cost: SAVEPOINTs
     # (begin_nested) release by committing. Code that must serialise (votes) issues
     # BEGIN IMMEDIATE itself.
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]  # a DB-API connection, untyped
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
@@ -107,4 +107,4 @@ def _close_session(_exc: BaseException | None) -> None:
         db_session.close()
 
 
-session: Session = LocalProxy(get_session)  # type: ignore[assignment]
+session: Session = LocalProxy(get_session)  # type: ignore[assignment]  # the proxy stands for the request's Session

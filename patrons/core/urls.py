@@ -35,7 +35,7 @@ class DatabaseIdConverter(IntegerConverter):
 
     def __init__(self, url_map: Map, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("max", MAX_DB_ID)
-        super().__init__(url_map, *args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(url_map, *args, **kwargs)  # type: ignore[arg-type]  # werkzeug types url_map loosely
 
 
 def is_http_url(value: str) -> bool:

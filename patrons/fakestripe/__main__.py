@@ -16,6 +16,7 @@ import os
 import pickle
 import signal
 import sys
+from typing import Any
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,7 +76,7 @@ def _webhook_delay(seconds: float) -> None:
             return getattr(asyncio, name)
 
         @staticmethod
-        def sleep(_delay: float, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        def sleep(_delay: float, *args: object, **kwargs: object) -> Any:  # a coroutine
             return real_sleep(seconds)
 
     webhooks.asyncio = _Asyncio()

@@ -150,7 +150,7 @@ def describe_error(exc: BaseException, settings: Settings) -> str:
     text = f"{type(exc).__name__}: {exc}"
     password = urlsplit(settings.mail_url or "").password
     for secret in {password, unquote(password or "")} - {None, ""}:
-        text = text.replace(secret, "***")  # type: ignore[arg-type]
+        text = text.replace(secret, "***")  # type: ignore[arg-type]  # None removed by the set difference
     return " ".join(text.split())[:ERROR_LENGTH]
 
 

@@ -27,7 +27,7 @@ def send_soon(db: Session | None = None) -> None:
     Never raises and never waits for the mail server (except inline, in tests).
     """
     try:
-        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's documented accessor
         session = db if db is not None else g.get("db_session")
         queued = session.info.pop(QUEUED, []) if session is not None else []
         states = (inspect(message) for message in queued)

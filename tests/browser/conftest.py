@@ -36,6 +36,13 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 10_000
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test is `slow` (seconds each: a real server, Chromium, screenshots)."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.slow)
+
+
 def require_browser() -> bool:
     return os.environ.get("REQUIRE_BROWSER", "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -140,6 +147,8 @@ def page(context: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def axe_source() -> str:
+    """Asked for by every test that injects axe-core (AXE_JS), so that without it they skip,
+    or fail with REQUIRE_BROWSER=1, as they do without Chromium."""
     if not AXE_JS.is_file():
         missing(f"axe-core not found at {AXE_JS}: run `make browser-deps` (needs npm)")
     return AXE_JS.read_text(encoding="utf-8")

@@ -51,7 +51,7 @@ def assert_clean(page: Any) -> None:
 
 
 def test_back_withdraw_close_cover_and_the_voter_is_told(
-    new_context: Any, app: Flask, db: Session, screenshots: Path
+    new_context: Any, axe_source: str, app: Flask, db: Session, screenshots: Path
 ) -> None:
     found = make_round(db, title="Autumn: what should we cover?", topics=TOPICS,
                        introduction="Four stories our readers asked about.")  # fmt: skip
@@ -144,7 +144,7 @@ def test_back_withdraw_close_cover_and_the_voter_is_told(
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_topics_page_reads_well_for_readers_on_a_phone(
-    new_context: Any, db: Session, screenshots: Path, scheme: str
+    new_context: Any, axe_source: str, db: Session, screenshots: Path, scheme: str
 ) -> None:
     make_round(db, topics=TOPICS, live_counts=True)
     context = new_context(color_scheme=scheme, viewport={"width": 390, "height": 844})

@@ -66,6 +66,8 @@ def localstripe_url() -> Iterator[str]:
         proc.wait(5)
     except subprocess.TimeoutExpired:
         proc.kill()
+    if proc.stderr:
+        proc.stderr.close()  # else a ResourceWarning when the Popen is collected
 
 
 @pytest.fixture

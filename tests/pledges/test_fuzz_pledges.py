@@ -34,9 +34,10 @@ rows are identical, column for column (test_a_refused_subscribe_leaves_the_pledg
 JSON nested past Python's recursion limit was a 500 until the fuzzing found it; the JSON
 steps now answer it like a body without fields.
 
-1,000 examples per case, 12 cases (`FUZZ_EXAMPLES=n` to change it); cheap password hashing
-as in test_fuzz_forms.py. Measured (`time pytest tests/pledges/test_fuzz_pledges.py`, 2 cores
-shared with other test runs, load ~3): 3 min 50 s on SQLite (3 min CPU), 7 min on PostgreSQL
+1,000 examples per case in the `ci` Hypothesis profile, 100 in `dev` (the default), 12 cases
+(`FUZZ_EXAMPLES=n` to change it); cheap password hashing as in test_fuzz_forms.py. Measured
+at 1,000 (`time pytest tests/pledges/test_fuzz_pledges.py`, 2 cores shared with other test
+runs, load ~3): 3 min 50 s on SQLite (3 min CPU), 7 min on PostgreSQL
 (4 min CPU; 5 min 10 s at a lower load). Most of it is localstripe: the two simulations
 (every example is valid: only the CSRF token travels) take 45-95 s each, and their requests
 slow down as the subscription's history grows; a success of cancel or resume is undone only
@@ -323,6 +324,7 @@ class _lease_only:  # noqa: N801  (used like a function)
 # -- the test --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("endpoint", "state"), CASES, ids=[f"{e}-{s}" for e, s in CASES])
 def test_fuzz_pledge_route(
     app: Flask, db: Session, localstripe: str, endpoint: str, state: str

@@ -470,6 +470,7 @@ def _reset_pledge(db: Session, pledge_row: dict[str, Any]) -> None:
     db.commit()
 
 
+@pytest.mark.slow
 def test_threat_6_all_120_orders_of_a_lifecycle_end_in_the_same_state(
     client: FlaskClient, db: Session, world: StripeWorld
 ) -> None:
