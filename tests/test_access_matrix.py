@@ -1,4 +1,4 @@
-"""The access matrix (security.md threat 19) and CSRF coverage (threat 27), built from
+"""The access matrix (docs/security.md threat 19) and CSRF coverage (threat 27), built from
 `app.url_map`: a route added tomorrow is requested by these tests the day it appears, and
 `test_every_rule_is_classified` fails until it is given a row in EXPECTED."""
 

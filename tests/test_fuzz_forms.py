@@ -1,4 +1,4 @@
-"""Input fuzzing (security.md threat 30, "Input fuzzing" figure): every POST rule of
+"""Input fuzzing (docs/security.md threat 30): every POST rule of
 `app.url_map` gets Hypothesis-generated form data, signed in as a role that reaches the view,
 with a valid CSRF token: never a 5xx, never a traceback in the body, and no partial write.
 

@@ -1,7 +1,7 @@
 """Pledges mirrored from Stripe: the customer, the subscription, its invoices, the events.
 
 Correctness under duplicate and concurrent webhooks comes from the constraints here
-(security.md 5.1): one row per Stripe customer, subscription, invoice and event id, and at
+(docs/security.md threats 4-5): one row per Stripe customer, subscription, invoice and event id, and at
 most one open pledge per reader.
 """
 

@@ -1,7 +1,7 @@
 """Voting on coverage: rounds, topics (staff's and patrons' proposals), votes, article links.
 
 Correctness under double submits and concurrent requests comes from the constraints here
-(security.md 5.1, threat 16): one vote per patron and topic (`uq_votes_user_id`), whatever
+(docs/security.md threat 16): one vote per patron and topic (`uq_votes_user_id`), whatever
 the code above does; the per-round budget is held by the vote transaction's lock
 (patrons/voting/service.py).
 """

@@ -1,5 +1,5 @@
 """Forms of the voting pages. A vote carries no field but the CSRF token: who votes is the
-signed-in patron, never something the form says (security.md threat 18)."""
+signed-in patron, never something the form says (docs/security.md threat 18)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One test per defence of the accounts baseline, named after the threat (security.md §6)."""
+"""One test per defence of the accounts baseline, named after the threat (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def _timed(request, tries: int = 15, warm_up: int = 3, between=None) -> tuple[fl
 
 
 def _similar(known: float, unknown: float) -> bool:
-    """Within 3x of each other, or under security.md's 20 ms gap (paths of a few
+    """Within 3x of each other, or under a 20 ms gap (paths of a few
     milliseconds jitter by more than 3x on a busy machine without telling anything)."""
     slow, fast = max(known, unknown), min(known, unknown)
     return slow < 3 * fast or slow - fast < 0.020

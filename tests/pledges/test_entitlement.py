@@ -1,4 +1,4 @@
-"""Who is an active patron (security.md 1.4, threat 14): one function, checked against the
+"""Who is an active patron (docs/security.md threat 14): one function, checked against the
 documented table for every status, with the period ending in the future or the past, inside
 or beyond the grace period, with and without a paid invoice."""
 
@@ -38,7 +38,7 @@ PERIODS = {
 
 
 def documented(status: str, period: str, paid: bool) -> bool:
-    """security.md 1.4, written out: active/trialing yes; past_due until the period end plus
+    """docs/security.md threat 14, written out: active/trialing yes; past_due until the period end plus
     the grace days; everything else no; and nobody without a paid invoice."""
     if not paid:
         return False

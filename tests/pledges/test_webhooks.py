@@ -1,5 +1,5 @@
 """`POST /stripe/webhook` against localstripe, named after the threats it defends against
-(security.md section 6, threats 1-10 and 15).
+(docs/security.md section 5, threats 1-10 and 15).
 
 Events are signed with the SDK's own helper. Most are synthetic (localstripe never sends
 `invoice.paid`, `customer.subscription.updated` or `charge.*`), but their objects are the ones

@@ -1,5 +1,5 @@
 """/topics and the voting routes over the test client, named after the threats where they
-prove a defence (security.md threats 16-18 and 27)."""
+prove a defence (docs/security.md threats 16-18 and 27)."""
 
 from __future__ import annotations
 
