@@ -1,8 +1,8 @@
 """Pledges mirrored from Stripe: the customer, the subscription, its invoices, the events.
 
 Correctness under duplicate and concurrent webhooks comes from the constraints here
-(docs/security.md threats 4-5): one row per Stripe customer, subscription, invoice and event id, and at
-most one open pledge per reader.
+(docs/security.md threats 4-5): one row per Stripe customer, subscription, invoice and
+event id, and at most one open pledge per reader.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ PERIODS = {
 
 
 def documented(status: str, period: str, paid: bool) -> bool:
-    """docs/security.md threat 14, written out: active/trialing yes; past_due until the period end plus
-    the grace days; everything else no; and nobody without a paid invoice."""
+    """docs/security.md threat 14, written out: active/trialing yes; past_due until the period
+    end plus the grace days; everything else no; and nobody without a paid invoice."""
     if not paid:
         return False
     if status in ("active", "trialing"):

@@ -2,8 +2,8 @@
 docs/security.md threat 16: the UNIQUE key and the per-patron lock hold, and no request gets a 500.
 
 They run on both databases. On SQLite the vote's BEGIN IMMEDIATE queues the writers, which
-hides most races (docs/security.md threat 16); PostgreSQL, where row locks and concurrent transactions
-are real, is the run that proves the defence: TEST_DATABASE_URL=postgresql+psycopg://USER@HOST:
+hides most races (docs/security.md threat 16); PostgreSQL, where row locks and concurrent
+transactions are real, is the run that proves the defence: TEST_DATABASE_URL=postgresql+psycopg://USER@HOST:
 5432/DBNAME .venv/bin/pytest tests/voting (without the patron's lock, the budget test fails
 there with four votes out of three).
 """
