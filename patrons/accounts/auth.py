@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
-
-import flask_login
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from flask_babel import lazy_gettext as _l
@@ -25,14 +21,6 @@ def init_login(app: Flask) -> None:
     login_manager.localize_callback = str  # the lazy message, translated when flashed
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_user)
-
-
-View = TypeVar("View", bound=Callable[..., Any])
-
-
-def login_required(view: View) -> View:
-    """Flask-Login's `login_required`, typed (flask_login ships no types)."""
-    return cast(View, flask_login.login_required(view))
 
 
 def load_user(user_id: str) -> User | None:

@@ -23,7 +23,6 @@ from flask_login import current_user
 
 from patrons import attribution, mail
 from patrons.accounts import auth, service, tokens
-from patrons.accounts.auth import login_required
 from patrons.accounts.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -37,7 +36,7 @@ from patrons.accounts.forms import (
 )
 from patrons.core.config import Settings
 from patrons.core.db import session as db
-from patrons.core.extensions import limiter
+from patrons.core.extensions import limiter, login_required
 from patrons.core.urls import safe_next
 from patrons.pledges.billing import gateway
 from patrons.pledges.errors import PledgeError

@@ -1,5 +1,11 @@
-"""Extension objects, created unbound and initialised by the app factory."""
+"""Extension objects, created unbound and initialised by the app factory, and the typed
+`login_required` every feature's views use."""
 
+from collections.abc import Callable
+from typing import TypeVar, cast
+
+import flask_login
+from flask.typing import ResponseReturnValue
 from flask_babel import Babel
 from flask_caching import Cache
 from flask_limiter import Limiter
@@ -14,3 +20,11 @@ cache = Cache()
 babel = Babel()
 # Keyed by the client address as ProxyFix leaves it: only PROXY_HOPS proxies are trusted.
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
+
+
+def login_required(view: View) -> View:
+    """Flask-Login's `login_required`, typed (Flask-Login ships no type information)."""
+    return cast(View, flask_login.login_required(view))

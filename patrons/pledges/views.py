@@ -27,12 +27,12 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from patrons import attribution, mail
 from patrons.core.config import Settings
 from patrons.core.db import session as db
-from patrons.core.extensions import limiter
+from patrons.core.extensions import limiter, login_required
 from patrons.core.formatting import format_date
 from patrons.core.money import CurrencyOption, money
 from patrons.models import Pledge, User
@@ -54,11 +54,6 @@ from patrons.pledges.gateway import Gateway
 bp = Blueprint("pledges", __name__)
 
 _View = TypeVar("_View", bound=Callable[..., ResponseReturnValue])
-
-
-def _signed_in(view: _View) -> _View:
-    """Flask-Login's `login_required`, typed (Flask-Login ships no type information)."""
-    return cast(_View, login_required(view))
 
 
 def _reader() -> User:
@@ -177,7 +172,7 @@ def _answer(outcome: starting.Outcome) -> ResponseReturnValue:
 
 
 @bp.post("/pledge/start")
-@_signed_in
+@login_required
 @limiter.limit("20 per minute;200 per day")
 @_json_step
 def start() -> ResponseReturnValue:
@@ -196,7 +191,7 @@ def start() -> ResponseReturnValue:
 
 
 @bp.post("/pledge/subscribe")
-@_signed_in
+@login_required
 @limiter.limit("20 per minute")
 @_json_step
 def subscribe() -> ResponseReturnValue:
@@ -212,7 +207,7 @@ def subscribe() -> ResponseReturnValue:
 
 
 @bp.post("/pledge/refresh")
-@_signed_in
+@login_required
 @limiter.limit("30 per minute")
 @_json_step
 def refresh() -> ResponseReturnValue:
@@ -222,7 +217,7 @@ def refresh() -> ResponseReturnValue:
 
 
 @bp.post("/pledge/card")
-@_signed_in
+@login_required
 @limiter.limit("20 per minute;100 per day")
 @_json_step
 def card_start() -> ResponseReturnValue:
@@ -234,7 +229,7 @@ def card_start() -> ResponseReturnValue:
 
 
 @bp.post("/pledge/card/confirm")
-@_signed_in
+@login_required
 @limiter.limit("20 per minute")
 @_json_step
 def card_confirm() -> ResponseReturnValue:
@@ -258,7 +253,7 @@ def card_confirm() -> ResponseReturnValue:
 
 
 @bp.get("/pledge")
-@_signed_in
+@login_required
 def pledge() -> ResponseReturnValue:
     return _pledge_page()
 
@@ -311,7 +306,7 @@ def _change(
 
 
 @bp.post("/pledge/amount")
-@_signed_in
+@login_required
 @limiter.limit("20 per hour")
 def change_amount() -> ResponseReturnValue:
     form = ChangeAmountForm(formdata=request.form)  # a form post, never JSON (Flask-WTF reads it)
@@ -339,7 +334,7 @@ def _amount_changed(pledge: Pledge) -> str:
 
 
 @bp.post("/pledge/cancel")
-@_signed_in
+@login_required
 @limiter.limit("20 per hour")
 def cancel() -> ResponseReturnValue:
     form = CancelForm(formdata=request.form)
@@ -364,7 +359,7 @@ def _canceled(pledge: Pledge) -> str:
 
 
 @bp.post("/pledge/resume")
-@_signed_in
+@login_required
 @limiter.limit("20 per hour")
 def resume() -> ResponseReturnValue:
     form = ActionForm(formdata=request.form)
@@ -377,7 +372,7 @@ def resume() -> ResponseReturnValue:
 
 
 @bp.get("/pledge/receipts/<int:payment_id>")
-@_signed_in
+@login_required
 def receipt(payment_id: int) -> ResponseReturnValue:
     found = queries.receipt(db, _reader().id, payment_id)
     if found is None:

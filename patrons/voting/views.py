@@ -7,7 +7,7 @@ reason, never a 500; a second identical vote is the same vote (303, nothing adde
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from flask import (
     Blueprint,
@@ -24,18 +24,16 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
-from flask_login import login_required as _login_required
 
 from patrons.core import clock
 from patrons.core.config import Settings
 from patrons.core.db import session as db
-from patrons.core.extensions import limiter
+from patrons.core.extensions import limiter, login_required
 from patrons.models import Topic
 from patrons.voting import pages, service
 from patrons.voting.forms import ProposalForm, VoteForm
 
 bp = Blueprint("voting", __name__)
-_View = TypeVar("_View", bound=Callable[..., ResponseReturnValue])
 
 STATUS_LABELS = {
     "proposed": _l("proposed, waiting for the newsroom"),
@@ -46,11 +44,6 @@ STATUS_LABELS = {
     "declined": _l("declined"),
     "merged": _l("merged with another topic"),
 }
-
-
-def login_required(view: _View) -> _View:
-    """Flask-Login's `login_required`, typed (Flask-Login ships no type information)."""
-    return cast(_View, _login_required(view))
 
 
 def _grace() -> int:
