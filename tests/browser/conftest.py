@@ -3,7 +3,7 @@ Playwright's sync API (pytest-playwright is not used).
 
 When Chromium (or Playwright, or axe-core for the accessibility check) is missing, the tests
 that need it skip with a message; with REQUIRE_BROWSER=1 (set by .ci/run) they fail instead.
-See /work/shared/docs/browser-testing.md.
+Chromium is Debian's `chromium` package (/usr/bin/chromium); Playwright never downloads one.
 """
 
 from __future__ import annotations
