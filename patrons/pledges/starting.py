@@ -187,7 +187,7 @@ def subscribe(
     db.commit()
     if pledge is None:
         raise PledgeError(_("Choose an amount first: your pledge was not started."), 409)
-    if pledge.status != "pending":
+    if pledge.status != "pending" or pledge.stripe_subscription_id:
         return _outcome(db, gw, pledge)  # a second click, after the first one subscribed
     _check_still_chosen(pledge, expected)
     column = Pledge.stripe_setup_intent_id
