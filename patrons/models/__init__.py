@@ -7,8 +7,10 @@ from patrons.models.mail import OutboundEmail
 from patrons.models.pledges import (
     BillingCustomer,
     Payment,
+    PaymentChange,
     Pledge,
     PledgeStatusChange,
+    StripeCallLease,
     StripeEvent,
 )
 from patrons.models.reports import ExchangeRate, ReportDay
@@ -24,11 +26,13 @@ __all__ = [
     "ExchangeRate",
     "OutboundEmail",
     "Payment",
+    "PaymentChange",
     "Pledge",
     "PledgeStatusChange",
     "ReportDay",
     "Round",
     "SiteSetting",
+    "StripeCallLease",
     "StripeEvent",
     "Tag",
     "Topic",

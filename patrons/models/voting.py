@@ -102,6 +102,11 @@ class Vote(Base):
     topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"), index=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
     created_at: Mapped[datetime]
+    # the payment that gave the right to cast it: a vote counts while that payment does
+    # (refunded or lost to a dispute: never again; an open dispute: not until it is won)
+    payment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("payments.id", ondelete="SET NULL"), index=True
+    )
 
 
 class TopicArticle(Base):
