@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -79,8 +79,15 @@ def make_article(
     return article
 
 
-def make_patron(db: Session, status: str = "active", paid: bool = True, **kw: object) -> User:
-    """A member with a pledge in `status`, and a paid first invoice unless `paid` is False."""
+def make_patron(
+    db: Session,
+    status: str = "active",
+    paid: bool = True,
+    failed_at: datetime | None = None,
+    **kw: object,
+) -> User:
+    """A member with a pledge in `status`, and a paid first invoice unless `paid` is False;
+    `past_due` adds a renewal refused at `failed_at` (default now)."""
     user = make_user(db, **kw)
     pledge = Pledge(
         user_id=user.id,
@@ -104,6 +111,20 @@ def make_patron(db: Session, status: str = "active", paid: bool = True, **kw: ob
                 status="paid",
                 created_at=clock.now(),
                 paid_at=clock.now(),
+            )
+        )
+    if status == "past_due":  # the renewal that failed, just now: within the grace period
+        db.add(
+            Payment(
+                pledge_id=pledge.id,
+                stripe_invoice_id=f"in_test{user.id}_renewal",
+                amount=500,
+                currency="EUR",
+                status="failed",
+                billing_reason="subscription_cycle",
+                created_at=clock.now(),
+                first_failed_at=failed_at or clock.now(),
+                failure_notified_attempt=1,
             )
         )
     db.commit()

@@ -1,33 +1,99 @@
-"""Who counts as an active patron: one definition, used by the banner, voting and reports."""
+"""Who is an active patron, and which payment gives them their rights: the one definition,
+used by the banner, voting, proposals, the results pages and the reports (docs/architecture.md,
+"One truth for staff").
+
+A pledge gives a patron's rights while
+- its subscription is `active` or `trialing`, or `past_due` for at most `PLEDGE_GRACE_DAYS`
+  counted from the first refused attempt of the unpaid invoice (not from the period's end);
+- and the latest payment it took is one that counts: paid and not taken back. A full refund
+  or a lost dispute ends the rights that payment gave; an open dispute suspends them until it
+  is won; a partial refund keeps them (COUNTING_PAYMENT_STATUSES).
+
+Each vote remembers the payment that gave the right to cast it (`Vote.payment_id`), and counts
+only while that payment counts (`counting_payment_ids`).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from patrons.models import Payment, Pledge
+from patrons.models.pledges import (
+    COUNTING_PAYMENT_STATUSES,
+    ENTITLED_STATUSES,
+    SETTLED_PAYMENT_STATUSES,
+    PaymentStatus,
+    PledgeStatus,
+)
 
 GRACE_DAYS = 7
-ENTITLED = frozenset({"active", "trialing"})
 
 
-def is_active_patron(
-    status: str,
-    has_paid_invoice: bool,
-    current_period_end: datetime | None,
-    now: datetime,
-    grace_days: int = GRACE_DAYS,
-) -> bool:
-    """`active`/`trialing` with a paid invoice, or `past_due` within the grace period."""
-    if not has_paid_invoice:
-        return False
-    if status in ENTITLED:
-        return True
-    if status == "past_due" and current_period_end is not None:
-        return now <= current_period_end + timedelta(days=grace_days)
-    return False
+def _latest_settled(column: Any) -> Any:
+    """The given column of the pledge's latest paid payment (a correlated subquery)."""
+    return (
+        select(column)
+        .where(Payment.pledge_id == Pledge.id, Payment.status.in_(SETTLED_PAYMENT_STATUSES))
+        .order_by(Payment.paid_at.desc(), Payment.id.desc())
+        .limit(1)
+        .correlate(Pledge)
+        .scalar_subquery()
+    )
+
+
+def first_failure() -> Any:
+    """When the pledge's oldest refused, still unpaid invoice was first attempted."""
+    return (
+        select(func.min(func.coalesce(Payment.first_failed_at, Payment.created_at)))
+        .where(Payment.pledge_id == Pledge.id, Payment.status == PaymentStatus.FAILED)
+        .correlate(Pledge)
+        .scalar_subquery()
+    )
+
+
+def entitled(now: datetime, grace_days: int = GRACE_DAYS) -> ColumnElement[bool]:
+    """The condition on a `Pledge` row (in a query over pledges) that it gives rights now."""
+    in_grace = and_(
+        Pledge.status == PledgeStatus.PAST_DUE,
+        first_failure() > now - timedelta(days=grace_days),
+    )
+    return and_(
+        or_(Pledge.status.in_(ENTITLED_STATUSES), in_grace),
+        _latest_settled(Payment.status).in_(COUNTING_PAYMENT_STATUSES),
+    )
+
+
+def active_patron_ids(now: datetime, grace_days: int = GRACE_DAYS) -> Select[tuple[int | None]]:
+    """The user ids of every active patron now (for counts: `select(func.count()).select_from
+    (active_patron_ids(...).subquery())`)."""
+    return (
+        select(Pledge.user_id)
+        .where(Pledge.user_id.is_not(None), entitled(now, grace_days))
+        .distinct()
+    )
+
+
+def counting_payment_ids() -> Select[tuple[int]]:
+    """The payments whose money came in and stayed: the votes cast with them count."""
+    return select(Payment.id).where(Payment.status.in_(COUNTING_PAYMENT_STATUSES))
+
+
+def rights_payment_id(
+    db: Session, user_id: int, now: datetime, grace_days: int = GRACE_DAYS
+) -> int | None:
+    """The payment that gives the reader a patron's rights now (a vote records it); None if
+    they are not an active patron."""
+    found = db.execute(
+        select(_latest_settled(Payment.id))
+        .select_from(Pledge)
+        .where(Pledge.user_id == user_id, entitled(now, grace_days))
+        .limit(1)
+    ).scalar()
+    return int(found) if found is not None else None
 
 
 def user_is_active_patron(
@@ -35,12 +101,17 @@ def user_is_active_patron(
 ) -> bool:
     """Whether any pledge of the reader makes them an active patron now (`PLEDGE_GRACE_DAYS`
     is passed in by callers from the settings)."""
-    paid = exists().where(Payment.pledge_id == Pledge.id, Payment.status == "paid")
-    rows = db.execute(
-        select(Pledge.status, Pledge.current_period_end, paid.label("paid")).where(
-            Pledge.user_id == user_id
+    return rights_payment_id(db, user_id, now, grace_days) is not None
+
+
+def rights_until(db: Session, pledge: Pledge, grace_days: int = GRACE_DAYS) -> datetime | None:
+    """For a `past_due` pledge, when its rights end (first refused attempt + grace days), for
+    the notice on the pledge page and the failure mail; None for any other pledge."""
+    if pledge.status != PledgeStatus.PAST_DUE:
+        return None
+    started = db.scalar(
+        select(func.min(func.coalesce(Payment.first_failed_at, Payment.created_at))).where(
+            Payment.pledge_id == pledge.id, Payment.status == PaymentStatus.FAILED
         )
     )
-    return any(
-        is_active_patron(r.status, r.paid, r.current_period_end, now, grace_days) for r in rows
-    )
+    return started + timedelta(days=grace_days) if started is not None else None

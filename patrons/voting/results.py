@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patrons.models import Payment, Pledge, Round, Topic, Vote
-from patrons.pledges.entitlement import is_active_patron
+from patrons.models import Round, Topic, Vote
+from patrons.pledges.entitlement import active_patron_ids
 from patrons.voting.rules import LISTED
 
 
@@ -50,19 +50,9 @@ def listed_topics(found: Round, counts: dict[int, int] | None = None) -> list[To
 
 
 def eligible_patrons(db: Session, now: datetime, grace_days: int) -> int:
-    """How many readers are active patrons now (the same rule as `user_is_active_patron`)."""
-    paid = exists().where(Payment.pledge_id == Pledge.id, Payment.status == "paid")
-    rows = db.execute(
-        select(Pledge.user_id, Pledge.status, Pledge.current_period_end, paid.label("paid"))
-        .where(Pledge.user_id.is_not(None))
-    )  # fmt: skip
-    return len(
-        {
-            r.user_id
-            for r in rows
-            if is_active_patron(r.status, r.paid, r.current_period_end, now, grace_days)
-        }
-    )
+    """How many readers are active patrons now (patrons/pledges/entitlement.py)."""
+    ids = active_patron_ids(now, grace_days).subquery()
+    return int(db.scalar(select(func.count()).select_from(ids)) or 0)
 
 
 @dataclass(frozen=True)
