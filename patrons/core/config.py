@@ -83,6 +83,10 @@ class Settings:
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    # seconds to wait for Stripe's answer (connecting: at most 3), and the SDK's retries of a
+    # call that got none (None: 1 with real Stripe, 0 with the offline one)
+    stripe_timeout: float = 10.0
+    stripe_network_retries: int | None = None
     # what readers may pledge (patrons/core/money.py) and how long a failed renewal
     # keeps a patron's rights
     pledge_options: tuple[CurrencyOption, ...] = parse_pledge_amounts(DEFAULT_PLEDGE_AMOUNTS)
@@ -144,6 +148,8 @@ class Settings:
             stripe_publishable_key=env.get("STRIPE_PUBLISHABLE_KEY") or None,
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
             stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            stripe_timeout=_stripe_timeout(env.get("STRIPE_TIMEOUT", "").strip()),
+            stripe_network_retries=_network_retries(env.get("STRIPE_NETWORK_RETRIES", "").strip()),
             pledge_options=_pledge_options(env.get("PLEDGE_AMOUNTS", "")),
             pledge_grace_days=_int(env, "PLEDGE_GRACE_DAYS", 7),
             password_hash_time_cost=_int(env, "PASSWORD_HASH_TIME_COST", 3, minimum=1),
@@ -185,6 +191,37 @@ def _pledge_options(raw: str) -> tuple[CurrencyOption, ...]:
         return parse_pledge_amounts(raw.strip() or DEFAULT_PLEDGE_AMOUNTS)
     except PledgeOptionsError as exc:
         raise ConfigError(str(exc)) from None
+
+
+MAX_STRIPE_TIMEOUT = 60.0
+MAX_STRIPE_NETWORK_RETRIES = 5
+
+
+def _stripe_timeout(raw: str) -> float:
+    """STRIPE_TIMEOUT: seconds, more than 0 and at most 60 (default 10)."""
+    if not raw:
+        return Settings.stripe_timeout
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"STRIPE_TIMEOUT must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= MAX_STRIPE_TIMEOUT:  # also refuses nan
+        raise ConfigError(
+            f"STRIPE_TIMEOUT must be more than 0 and at most {MAX_STRIPE_TIMEOUT:g}, got {raw!r}"
+        )
+    return value
+
+
+def _network_retries(raw: str) -> int | None:
+    """STRIPE_NETWORK_RETRIES: 0 to 5; unset, the gateway's default for its mode."""
+    if not raw:
+        return None
+    value = _int({"STRIPE_NETWORK_RETRIES": raw}, "STRIPE_NETWORK_RETRIES", 0)
+    if value > MAX_STRIPE_NETWORK_RETRIES:
+        raise ConfigError(
+            f"STRIPE_NETWORK_RETRIES must be at most {MAX_STRIPE_NETWORK_RETRIES}, got {value}"
+        )
+    return value
 
 
 def _is_hex_colour(value: str) -> bool:

@@ -21,6 +21,8 @@ def make_gateway(settings: Settings) -> Gateway | None:
         webhook_secret=settings.stripe_webhook_secret,
         api_base=settings.stripe_api_base,
         livemode=settings.stripe_secret_key.startswith(("sk_live_", "rk_live_")),
+        timeout=settings.stripe_timeout,
+        network_retries=settings.stripe_network_retries,
     )
 
 

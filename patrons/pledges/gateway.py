@@ -9,28 +9,31 @@ offline) alike, and hides where the two differ (README, "Pledges and Stripe"):
   `subscription` (older), and its payment in `payments` (current) or `payment_intent`.
 The rest of the app sees only the plain values of stripe_objects.py, built from plain dicts,
 so webhook payloads and API responses go through the same readers. Every error Stripe raises
-leaves this module as a GatewayError (`_stripe_errors`).
+leaves this module as a GatewayError (`stripe_errors`): Unreachable when Stripe did not answer
+within `timeout` (connect: at most 3 s) after `network_retries` retries (the SDK retries a POST
+with an idempotency key), so a call waits at most about (retries + 1) x (3 s + timeout) + 1 s.
+Webhooks are read by signature.py.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import stripe
 
+from patrons.pledges.gateway_payments import PaymentReads
+from patrons.pledges.offline_stripe import OfflineSimulations
+from patrons.pledges.signature import TOLERANCE, read_event
 from patrons.pledges.stripe_objects import (
     Card,
     CardError,
     Event,
     GatewayError,
-    Invoice,
     NotFound,
-    SignatureError,
     Subscription,
+    Unreachable,
     as_dict,
     object_id,
     plan_id,
@@ -48,9 +51,10 @@ if TYPE_CHECKING:
 # must be created with the same version (README, "Real Stripe").
 API_VERSION = "2026-10-28.endive"
 PRODUCT_ID = "patrons-monthly-pledge"
-WEBHOOK_TOLERANCE = 300  # seconds: an older signature is a replay
+WEBHOOK_TOLERANCE = TOLERANCE  # seconds either side of now
 
 _T = TypeVar("_T")
+Client: TypeAlias = stripe.StripeClient
 
 
 def _error(exc: stripe.StripeError) -> GatewayError:
@@ -58,6 +62,8 @@ def _error(exc: stripe.StripeError) -> GatewayError:
         return CardError(exc.user_message or "Your card was declined.", code=exc.code)
     if isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404:
         return NotFound(exc.user_message or "Not found.", code=exc.code)
+    if isinstance(exc, stripe.APIConnectionError):  # refused, reset or timed out
+        return Unreachable()
     return GatewayError(
         "The payment service did not answer as expected. Nothing was charged; please try again.",
         code=getattr(exc, "code", None),
@@ -65,7 +71,7 @@ def _error(exc: stripe.StripeError) -> GatewayError:
 
 
 @contextmanager
-def _stripe_errors(unexpected: str | None = None) -> Iterator[None]:
+def stripe_errors(unexpected: str | None = None) -> Iterator[None]:
     """Inside the block, Stripe's errors become GatewayError (CardError, NotFound); with
     `unexpected`, so does an answer without the fields read from it (KeyError, IndexError)."""
     try:
@@ -81,14 +87,18 @@ def _stripe_errors(unexpected: str | None = None) -> Iterator[None]:
 def _unless_missing(call: Callable[[], _T]) -> _T | None:
     """What the call returns; None if Stripe does not know the object (a 404)."""
     try:
-        with _stripe_errors():
+        with stripe_errors():
             return call()
     except NotFound:
         return None
 
 
-class Gateway:
-    """A Stripe client for one deployment's keys."""
+class Gateway(PaymentReads, OfflineSimulations):
+    """A Stripe client for one deployment's keys. Its reads of invoices, charges and disputes
+    are in gateway_payments.py, the offline simulations in offline_stripe.py."""
+
+    errors = staticmethod(stripe_errors)  # for those mixins, which cannot import this module
+    unless_missing = staticmethod(_unless_missing)
 
     def __init__(
         self,
@@ -97,15 +107,22 @@ class Gateway:
         webhook_secret: str | None = None,
         api_base: str | None = None,
         livemode: bool = False,
+        timeout: float = 10.0,
+        network_retries: int | None = None,
     ) -> None:
+        """`timeout`: seconds to wait for an answer (and at most 3 to connect);
+        `network_retries`: by default 1 with real Stripe, 0 offline."""
         self.offline = api_base is not None
         self.livemode = livemode
         self.webhook_secret = webhook_secret
+        if network_retries is None:
+            network_retries = 0 if self.offline else 1
         self.client = stripe.StripeClient(
             secret_key,
             stripe_version=API_VERSION,
             base_addresses={"api": api_base} if api_base else {},
-            max_network_retries=0 if api_base else 2,
+            http_client=stripe.RequestsClient(timeout=(min(3.0, timeout), timeout)),
+            max_network_retries=network_retries,
         )
 
     # -- the catalogue -------------------------------------------------------------------
@@ -113,7 +130,7 @@ class Gateway:
     def ensure_plan(self, currency: str, amount: int) -> str:
         """The monthly plan for this amount, created on first use; safe to call concurrently."""
         pid = plan_id(currency, amount)
-        with _stripe_errors():
+        with stripe_errors():
             if _unless_missing(lambda: self.client.v1.plans.retrieve(pid)) is None:
                 self._create_plan(pid, currency, amount)
         return pid
@@ -160,7 +177,7 @@ class Gateway:
         }
         if name:
             params["name"] = name
-        with _stripe_errors():
+        with stripe_errors():
             customer = self.client.v1.customers.create(
                 params=params, options={"idempotency_key": idempotency_key}
             )
@@ -168,7 +185,7 @@ class Gateway:
 
     def create_setup_intent(self, customer_id: str, *, idempotency_key: str) -> tuple[str, str]:
         """(id, client_secret) of a SetupIntent the browser confirms with the card."""
-        with _stripe_errors():
+        with stripe_errors():
             intent = self.client.v1.setup_intents.create(
                 params={"customer": customer_id, "usage": "off_session"},
                 options={"idempotency_key": idempotency_key},
@@ -177,7 +194,7 @@ class Gateway:
 
     def confirmed_payment_method(self, setup_intent_id: str, customer_id: str) -> str:
         """The card a succeeded SetupIntent of this customer collected."""
-        with _stripe_errors():
+        with stripe_errors():
             intent = self.client.v1.setup_intents.retrieve(setup_intent_id).to_dict()
         if object_id(intent.get("customer")) != customer_id:  # as good as unknown to them
             raise NotFound("That card setup belongs to someone else.")
@@ -189,7 +206,7 @@ class Gateway:
     def set_default_card(self, customer_id: str, payment_method_id: str) -> Card:
         """Attach the card if it is not yet (real Stripe attaches on confirm), make it the
         default for invoices, and return what may be shown of it."""
-        with _stripe_errors():
+        with stripe_errors():
             method = self.client.v1.payment_methods.retrieve(payment_method_id).to_dict()
             owner = object_id(method.get("customer"))
             if owner is None:
@@ -223,7 +240,7 @@ class Gateway:
         self, customer_id: str, plan: str, *, pledge_id: int, idempotency_key: str
     ) -> Subscription:
         item: SubscriptionCreateParamsItem = {"plan": plan} if self.offline else {"price": plan}
-        with _stripe_errors():
+        with stripe_errors():
             sub = self.client.v1.subscriptions.create(
                 params={
                     "customer": customer_id,
@@ -246,7 +263,7 @@ class Gateway:
 
     def change_plan(self, subscription: Subscription, plan: str) -> Subscription:
         """Switch the one item to another plan; Stripe prorates on the next invoice."""
-        with _stripe_errors(unexpected="That pledge cannot be changed right now."):
+        with stripe_errors(unexpected="That pledge cannot be changed right now."):
             current = self.client.v1.subscriptions.retrieve(subscription.id).to_dict()
             item_id = as_dict(current["items"]["data"][0])["id"]
             item: SubscriptionUpdateParamsItem = (
@@ -256,7 +273,7 @@ class Gateway:
         return Subscription.from_dict(sub.to_dict())
 
     def set_cancel_at_period_end(self, subscription_id: str, cancel: bool) -> Subscription:
-        with _stripe_errors():
+        with stripe_errors():
             sub = self.client.v1.subscriptions.update(
                 subscription_id, params={"cancel_at_period_end": cancel}
             )
@@ -269,125 +286,15 @@ class Gateway:
 
     def list_subscriptions(self) -> Iterator[Subscription]:
         """Every subscription of the account, ended ones included (for `sync-stripe`)."""
-        with _stripe_errors():
+        with stripe_errors():
             page = self.client.v1.subscriptions.list(params={"status": "all", "limit": 100})
             for sub in page.auto_paging_iter():
                 yield Subscription.from_dict(sub.to_dict())
 
-    def list_invoices(self, subscription_id: str) -> list[Invoice]:
-        with _stripe_errors():
-            page = self.client.v1.invoices.list(
-                params={"subscription": subscription_id, "limit": 100}
-            )
-            return [Invoice.from_dict(inv.to_dict()) for inv in page.auto_paging_iter()]
-
-    def retrieve_invoice(self, invoice_id: str) -> Invoice | None:
-        """The invoice; None if Stripe does not know it."""
-        invoice = _unless_missing(lambda: self.client.v1.invoices.retrieve(invoice_id))
-        return Invoice.from_dict(invoice.to_dict()) if invoice is not None else None
-
-    def invoice_id_for_payment_intent(self, payment_intent_id: str) -> str | None:
-        """The invoice a PaymentIntent paid. At the pinned API version neither a charge nor a
-        webhook's invoice names the other, so a refund is matched to its payment through the
-        Invoice Payments list; localstripe (older API) puts `invoice` on the charge itself."""
-        if self.offline:
-            return None
-        with _stripe_errors():
-            page = self.client.v1.invoice_payments.list(
-                params={
-                    "payment": {"type": "payment_intent", "payment_intent": payment_intent_id},
-                    "limit": 1,
-                }
-            )
-        for item in page.data:
-            return object_id(item.to_dict().get("invoice"))
-        return None
-
-    def pay_open_invoices(self, subscription_id: str) -> list[Invoice]:
-        """Try the subscription's unpaid invoices again now, with the customer's default card
-        (after a past-due patron saved a new one). CardError if the card is refused again."""
-        with _stripe_errors():
-            page = self.client.v1.invoices.list(
-                params={"subscription": subscription_id, "limit": 100}
-            )  # no `status` filter: localstripe fails on it
-            open_ids = [inv.id for inv in page.auto_paging_iter() if inv.status == "open"]
-            return [Invoice.from_dict(self.client.v1.invoices.pay(i).to_dict()) for i in open_ids]
-
     # -- webhooks ------------------------------------------------------------------------
 
-    def parse_event(self, payload: bytes, signature: str | None) -> Event:
-        """Check the signature on the raw body first, then read it; SignatureError if either
-        fails. Several `v1=` signatures (secret rotation) pass if one matches."""
-        if not self.webhook_secret:
-            raise SignatureError("no webhook secret is configured")
-        if not signature:
-            raise SignatureError("missing Stripe-Signature header")
-        try:
-            text = payload.decode("utf-8")
-            stripe.WebhookSignature.verify_header(
-                text, signature, self.webhook_secret, WEBHOOK_TOLERANCE
-            )
-            data = json.loads(text)
-        except (
-            stripe.SignatureVerificationError,
-            UnicodeDecodeError,
-            ValueError,
-            RecursionError,  # JSON nested thousands deep, once signed
-        ) as exc:
-            raise SignatureError(str(exc)) from exc
-        event = Event.from_payload(data)
-        if event is None:
-            raise SignatureError("not an event with an id, a type and an object")
-        return event
-
-    # -- offline only: what time would do ------------------------------------------------
-
-    def simulate_renewal(self, subscription: Subscription) -> Invoice:
-        """Invoice and charge the next month now (localstripe never moves time)."""
-        self._offline_only()
-        with _stripe_errors():
-            draft = self.client.v1.invoices.create(
-                params={
-                    "customer": subscription.customer_id or "",
-                    "subscription": subscription.id,
-                }
-            )
-            return Invoice.from_dict(self.client.v1.invoices.pay(draft.id).to_dict())
-
-    def simulate_failed_renewal(self, subscription: Subscription) -> Invoice:
-        """A renewal whose payment fails: the subscription becomes past_due and Stripe sends
-        `invoice.payment_failed` (localstripe's test card that asks for 3-D Secure, whose
-        authentication is then failed)."""
-        self._offline_only()
-        customer = subscription.customer_id or ""
-        with _stripe_errors(unexpected="The simulated failure could not be set up."):
-            card = self.client.v1.payment_methods.create(
-                params={
-                    "type": "card",
-                    "card": {
-                        "number": "4000002500003155",
-                        "exp_month": 12,
-                        "exp_year": datetime.now(UTC).year + 3,
-                        "cvc": "123",
-                    },
-                }
-            )
-            self.client.v1.payment_methods.attach(card.id, params={"customer": customer})
-            self.client.v1.customers.update(
-                customer, params={"invoice_settings": {"default_payment_method": card.id}}
-            )
-            draft = self.client.v1.invoices.create(
-                params={"customer": customer, "subscription": subscription.id}
-            )
-            invoice = self.client.v1.invoices.pay(draft.id, params={"expand": ["payment_intent"]})
-            intent = as_dict(invoice.to_dict().get("payment_intent"))
-            self.client.raw_request(
-                "post",
-                f"/v1/payment_intents/{intent['id']}/_authenticate?success=false",
-                client_secret=intent["client_secret"],
-            )
-            return Invoice.from_dict(self.client.v1.invoices.retrieve(draft.id).to_dict())
-
-    def _offline_only(self) -> None:
-        if not self.offline:
-            raise GatewayError("Simulations exist only with the offline Stripe.")
+    def parse_event(self, payload: bytes, signature: str | bytes | None) -> Event:
+        """The event of a webhook (signature.py): SignatureError for a header, signature or
+        timestamp that does not hold, BadEvent (a SignatureError) for a signed body we will
+        not read."""
+        return read_event(payload, signature, self.webhook_secret)

@@ -1,9 +1,11 @@
-"""What the gateway answers, as plain typed values (Subscription, Invoice, Charge, Card,
-Event), what it raises (GatewayError and its kinds, SignatureError), and our plan ids.
+"""What the gateway answers, as plain typed values (Subscription, Invoice, Charge, Dispute,
+Card, Event), what it raises (GatewayError and its kinds, SignatureError and BadEvent), and
+our plan ids.
 
 Each is read from a plain dict, so webhook payloads and the gateway's API responses go
 through the same readers; the readers hide where real Stripe and localstripe differ (see
-gateway.py's docstring). Nothing here calls Stripe or imports `stripe`.
+gateway.py's docstring). Nothing here calls Stripe or imports `stripe`. The field readers
+and plan ids (stripe_fields.py), Charge and Dispute (stripe_payments.py) are re-exported here.
 """
 
 from __future__ import annotations
@@ -11,11 +13,27 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-PLAN_PATTERN = re.compile(r"^patron-(?P<currency>[a-z]{3})-(?P<amount>[1-9][0-9]{0,8})$")
+from patrons.pledges.stripe_fields import (
+    PLAN_PATTERN,
+    as_dict,
+    object_id,
+    parse_plan_id,
+    plan_id,
+    timestamp,
+)
+from patrons.pledges.stripe_fields import currency as _currency
+from patrons.pledges.stripe_fields import int_or_zero as _int
+from patrons.pledges.stripe_fields import str_or_none as _str
+from patrons.pledges.stripe_payments import DISPUTE_STATUSES, Charge, Dispute
 
+__all__ = [
+    "DISPUTE_STATUSES", "PLAN_PATTERN", "BadEvent", "Card", "CardError", "Charge", "Dispute",
+    "Event", "GatewayError", "Invoice", "NotFound", "SignatureError", "Subscription", "Unreachable",
+    "as_dict", "object_id", "parse_plan_id", "plan_id", "timestamp",
+]  # fmt: skip
 
 # -- the gateway's errors ----------------------------------------------------------------------
 
@@ -37,55 +55,26 @@ class NotFound(GatewayError):
     """Stripe has no such object."""
 
 
+class Unreachable(GatewayError):
+    """Stripe did not answer in time (or the connection failed), after the SDK's retries."""
+
+    MESSAGE = (
+        "The payment service is not answering just now. Nothing was charged; "
+        "please try again in a minute."
+    )
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE, code="unreachable")
+
+
 class SignatureError(Exception):
-    """A webhook whose signature, timestamp or body cannot be trusted."""
+    """A webhook whose Stripe-Signature header, signature or timestamp cannot be trusted."""
 
 
-# -- our plan ids ------------------------------------------------------------------------------
-
-
-def plan_id(currency: str, amount: int) -> str:
-    return f"patron-{currency.lower()}-{amount}"
-
-
-def parse_plan_id(value: str | None) -> tuple[str, int] | None:
-    """(CURRENCY, amount) for one of our plan ids, None for anything else."""
-    match = PLAN_PATTERN.match(value or "")
-    if match is None:
-        return None
-    return match["currency"].upper(), int(match["amount"])
-
-
-# -- reading Stripe's dicts --------------------------------------------------------------------
-
-
-def timestamp(value: Any) -> datetime | None:
-    """Stripe's Unix seconds as an aware datetime; None for anything that is not one."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return datetime.fromtimestamp(int(value), tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def object_id(value: Any) -> str | None:
-    """An id whether the field holds the id or the expanded object."""
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _currency(value: Any) -> str | None:
-    return value.upper() if isinstance(value, str) else None
+class BadEvent(SignatureError):
+    """A correctly signed body that is not an event we will read (bad JSON, an integer out of
+    range, `livemode` not a boolean...). A SignatureError, so that code catching only that
+    still refuses it; catch BadEvent first to answer "Unreadable event."."""
 
 
 # -- the values --------------------------------------------------------------------------------
@@ -171,6 +160,8 @@ class Invoice:
     payment_intent_id: str | None
     charge_id: str | None
     attempt_count: int
+    billing_reason: str | None = None  # subscription_create, subscription_cycle, manual...
+    finalized_at: datetime | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Invoice:
@@ -196,29 +187,8 @@ class Invoice:
             payment_intent_id=intent,
             charge_id=charge,
             attempt_count=_int(data.get("attempt_count")),
-        )
-
-
-@dataclass(frozen=True)
-class Charge:
-    id: str
-    customer_id: str | None
-    payment_intent_id: str | None
-    invoice_id: str | None  # only in older API versions
-    amount: int
-    amount_refunded: int
-    currency: str | None
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Charge:
-        return cls(
-            id=str(data["id"]),
-            customer_id=object_id(data.get("customer")),
-            payment_intent_id=object_id(data.get("payment_intent")),
-            invoice_id=object_id(data.get("invoice")),
-            amount=_int(data.get("amount")),
-            amount_refunded=_int(data.get("amount_refunded")),
-            currency=_currency(data.get("currency")),
+            billing_reason=_str(data.get("billing_reason")),
+            finalized_at=timestamp(transitions.get("finalized_at")),
         )
 
 
@@ -242,6 +212,10 @@ class Card:
         )
 
 
+_ID = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII: no NUL for PostgreSQL, fits a column
+_TYPE = re.compile(r"[\x21-\x7e]{1,100}")
+
+
 @dataclass(frozen=True)
 class Event:
     id: str
@@ -249,20 +223,33 @@ class Event:
     created: datetime | None
     livemode: bool
     object: dict[str, Any]
+    account: str | None = None  # a Connect event: it concerns a connected account, not ours
 
     @classmethod
-    def from_payload(cls, data: Any) -> Event | None:
-        """A webhook body already verified and parsed; None unless it has an id, a type and
-        an object with an id."""
-        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-            return None
+    def from_payload(cls, data: Any) -> Event:
+        """A webhook body already verified and parsed; BadEvent unless it has an id, a type,
+        an object with an id, a boolean `livemode`, and an `account` that is absent, null
+        or a string."""
+        if not isinstance(data, dict):
+            raise BadEvent("not a JSON object")
         obj = as_dict(as_dict(data.get("data")).get("object"))
-        if not isinstance(data.get("type"), str) or not isinstance(obj.get("id"), str):
-            return None
+        for name, value, pattern in (
+            ("id", data.get("id"), _ID),
+            ("type", data.get("type"), _TYPE),
+            ("object id", obj.get("id"), _ID),
+        ):
+            if not isinstance(value, str) or not pattern.fullmatch(value):
+                raise BadEvent(f"the event has no readable {name}")
+        if not isinstance(data.get("livemode"), bool):
+            raise BadEvent("livemode is not a JSON boolean")
+        account = data.get("account")
+        if account is not None and not (isinstance(account, str) and _ID.fullmatch(account)):
+            raise BadEvent("account is not an account id")
         return cls(
             id=data["id"],
             type=data["type"],
             created=timestamp(data.get("created")),
-            livemode=data.get("livemode") is True,
+            livemode=data["livemode"],
             object=obj,
+            account=account,
         )
