@@ -4,14 +4,12 @@ background thread per process (inline in tests). What cannot go stays for the wo
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
 
 from flask import Flask, current_app, g
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
+from patrons.core import background
 from patrons.mail.queue import QUEUED
 from patrons.mail.sending import send_pending
 
@@ -52,62 +50,10 @@ def _send_ids(app: Flask, ids: list[int]) -> None:
             session.close()
 
 
-class _BackgroundSender:
-    """One thread per app and process, started when there is work and gone when there is none."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.pid = os.getpid()
-        self.lock = threading.Lock()
-        self.pending: list[int] = []
-        self.thread: threading.Thread | None = None
-
-    def submit(self, ids: list[int]) -> None:
-        with self.lock:
-            self.pending.extend(ids)
-            if self.thread is None:
-                # not a daemon: a worker shutting down finishes the message in hand (bounded
-                # by the SMTP timeout) instead of leaving it for the lease to run out
-                self.thread = threading.Thread(target=self._run, name="patrons-mail")
-                self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            with self.lock:
-                ids, self.pending = self.pending, []
-                if not ids:
-                    self.thread = None
-                    return
-            try:
-                _send_ids(self.app, ids)
-            except Exception:
-                log.exception("sending right away failed; the messages stay queued for send-mail")
-
-    def wait(self, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self.lock:
-                thread = self.thread
-            if thread is None:
-                return True
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                return False
-            thread.join(left)  # a submit meanwhile may have started another: look again
-
-
-_senders_lock = threading.Lock()
-
-
-def _background_sender(app: Flask) -> _BackgroundSender:
-    with _senders_lock:
-        sender = app.extensions.get(_SENDER)
-        if sender is None or sender.pid != os.getpid():  # a forked worker starts its own
-            sender = app.extensions[_SENDER] = _BackgroundSender(app)
-        return sender
+def _background_sender(app: Flask) -> background.BackgroundRunner[int]:
+    return background.runner(app, _SENDER, _send_ids, log)
 
 
 def wait_for_background_sends(app: Flask, timeout: float | None = None) -> bool:
     """Wait for `send_soon`'s thread to finish (tests, shutdown); False if it is still busy."""
-    sender = app.extensions.get(_SENDER)
-    return sender.wait(timeout) if sender is not None else True
+    return background.wait_for(app, _SENDER, timeout)

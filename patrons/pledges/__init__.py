@@ -18,3 +18,4 @@ def register(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(webhooks.bp)
     app.cli.add_command(cli.sync_stripe)
+    app.cli.add_command(cli.stripe_worker)

@@ -8,33 +8,21 @@ is held open across a Stripe call) and commits once, together with the event row
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import inspect, or_, select, update
 from sqlalchemy.orm import Session
 
-from patrons import mail
-from patrons.core import clock, signals
-from patrons.core.money import money
-from patrons.models import BillingCustomer, Payment, Pledge, PledgeStatusChange, User
-from patrons.models.pledges import ENDED_STATUSES
-from patrons.pledges.stripe_objects import Charge, Invoice, Subscription, parse_plan_id
-
-# Payment statuses a later, older-looking snapshot must not undo.
-_SETTLED = frozenset({"paid", "refunded", "partially_refunded", "disputed"})
+from patrons.core import clock
+from patrons.models import BillingCustomer, Payment, Pledge, PledgeStatusChange
+from patrons.models.pledges import ENDED_STATUSES, SETTLED_PAYMENT_STATUSES, PaymentStatus
+from patrons.pledges import ledger, notices
+from patrons.pledges.notices import InvoiceEffect
+from patrons.pledges.stripe_objects import Invoice, Subscription, parse_plan_id
 
 
 class TamperedPlan(ValueError):
     """A subscription whose plan is not ours or whose amount differs from its plan id."""
-
-
-@dataclass
-class InvoiceEffect:
-    payment: Payment
-    newly_paid: bool = False
-    newly_failed: bool = False
 
 
 def checked_plan(sub: Subscription) -> tuple[str, int]:
@@ -171,8 +159,10 @@ def set_status(
 
 
 def apply_invoice(db: Session, pledge: Pledge, inv: Invoice, *, now: datetime) -> InvoiceEffect:
-    """Record the invoice as a payment of the pledge, keyed by the invoice id; a payment once
-    paid is never marked failed or open again by an older snapshot."""
+    """Record the invoice as a payment of the pledge, keyed by the invoice id. A payment once
+    paid is never marked unpaid again (Stripe's invoices only move forward; a slower reader's
+    older copy must not undo a newer one); what happened to the money afterwards is the
+    ledger's (ledger.apply_charge)."""
     payment = db.scalar(select(Payment).where(Payment.stripe_invoice_id == inv.id))
     if payment is None:
         payment = Payment(
@@ -180,95 +170,43 @@ def apply_invoice(db: Session, pledge: Pledge, inv: Invoice, *, now: datetime) -
             stripe_invoice_id=inv.id,
             amount=max(inv.amount_due, inv.amount_paid, 1),
             currency=inv.currency or pledge.currency,
-            status="open",
+            status=PaymentStatus.OPEN,
             amount_refunded=0,
+            amount_disputed=0,
+            dispute_amount=0,
             failure_notified_attempt=0,
             created_at=inv.created or now,
         )
         db.add(payment)
     payment.stripe_payment_intent_id = inv.payment_intent_id or payment.stripe_payment_intent_id
     payment.stripe_charge_id = inv.charge_id or payment.stripe_charge_id
+    payment.billing_reason = inv.billing_reason or payment.billing_reason
     effect = InvoiceEffect(payment)
-    if inv.status == "paid" and inv.amount_paid > 0:
-        if payment.status not in _SETTLED:
-            payment.status = "paid"
-            payment.amount = inv.amount_paid
-            payment.paid_at = inv.paid_at or now
-            effect.newly_paid = True
-            if pledge.started_at is None:
-                pledge.started_at = payment.paid_at
-    elif payment.status not in _SETTLED and inv.attempt_count > 0 and inv.status == "open":
-        payment.status = "failed"
+    if payment.status in SETTLED_PAYMENT_STATUSES:
+        pass
+    elif inv.status == "paid" and inv.amount_paid > 0:
+        _paid(pledge, payment, inv, now)
+        effect.newly_paid = True
+    elif inv.status == "open" and inv.attempt_count > 0:
+        payment.status = PaymentStatus.FAILED
+        payment.amount = max(inv.amount_due, 1)
+        payment.first_failed_at = payment.first_failed_at or inv.finalized_at or inv.created or now
         if inv.attempt_count > payment.failure_notified_attempt:
             payment.failure_notified_attempt = inv.attempt_count
             effect.newly_failed = True
-    elif payment.status not in _SETTLED and inv.status in ("void", "uncollectible"):
+    elif inv.status in ("void", "uncollectible"):
         payment.status = inv.status
     db.flush()
     return effect
 
 
-def apply_charge(db: Session, charge: Charge, *, disputed: bool = False) -> Payment | None:
-    """A refund or a dispute on the charge of one of our payments (None if not ours)."""
-    clauses = [Payment.stripe_charge_id == charge.id]
-    if charge.payment_intent_id:
-        clauses.append(Payment.stripe_payment_intent_id == charge.payment_intent_id)
-    if charge.invoice_id:
-        clauses.append(Payment.stripe_invoice_id == charge.invoice_id)
-    payment = db.scalar(select(Payment).where(or_(*clauses)))
-    if payment is None:
-        return None
-    payment.stripe_charge_id = payment.stripe_charge_id or charge.id
-    payment.amount_refunded = max(
-        payment.amount_refunded, min(charge.amount_refunded, payment.amount)
-    )
-    if disputed:
-        payment.status = "disputed"
-    elif payment.amount_refunded >= payment.amount:
-        payment.status = "refunded"
-    elif payment.amount_refunded > 0 and payment.status != "disputed":
-        payment.status = "partially_refunded"
-    if payment.status in ("refunded", "disputed"):  # money taken back: so are the votes
-        pledge = db.get(Pledge, payment.pledge_id)
-        if pledge is not None and pledge.user_id is not None:
-            signals.payment_taken_back.send(db, user_id=pledge.user_id, now=clock.now())
-    return payment
-
-
-def send_invoice_mail(db: Session, pledge: Pledge, effect: InvoiceEffect, *, now: datetime) -> None:
-    """Thanks on the first payment, a receipt for each, a notice when a payment fails; each
-    at most once per invoice (and per attempt for failures)."""
-    user = db.get(User, pledge.user_id) if pledge.user_id else None
-    if user is None:
-        return
-    payment = effect.payment
-    if effect.newly_paid and payment.receipt_sent_at is None:
-        # the first is the one no other paid invoice of the pledge came before (not "paid at
-        # the pledge's start": two invoices can be paid within one second)
-        earlier = select(Payment.id).where(
-            Payment.pledge_id == pledge.id, Payment.id != payment.id, Payment.paid_at.is_not(None)
-        )
-        first = db.scalar(earlier.limit(1)) is None
-        mail.queue_message(
-            db,
-            user.email,
-            "pledge_thanks" if first else "pledge_receipt",
-            _("Thank you for becoming a patron") if first else _("Your receipt"),
-            pledge=pledge,
-            payment=payment,
-            amount=money(payment.amount, payment.currency),
-        )
-        payment.receipt_sent_at = now
-    if effect.newly_failed:
-        mail.queue_message(
-            db,
-            user.email,
-            "pledge_payment_failed",
-            _("Your monthly pledge could not be charged"),
-            pledge=pledge,
-            payment=payment,
-            amount=money(payment.amount, payment.currency),
-        )
+def _paid(pledge: Pledge, payment: Payment, inv: Invoice, now: datetime) -> None:
+    payment.status = PaymentStatus.PAID
+    payment.amount = inv.amount_paid
+    payment.paid_at = inv.paid_at or now
+    payment.first_failed_at = None  # only an unpaid invoice's failure counts (grace)
+    if pledge.started_at is None or payment.paid_at < pledge.started_at:
+        pledge.started_at = payment.paid_at  # the first payment, whatever order events came in
 
 
 def apply_answer(db: Session, sub: Subscription, invoice: Invoice | None) -> Pledge | None:
@@ -284,9 +222,35 @@ def apply_answer(db: Session, sub: Subscription, invoice: Invoice | None) -> Ple
     db.execute(update(Pledge).where(or_(*clauses)).values(updated_at=Pledge.updated_at))
     pledge = apply_subscription(db, sub, now=now, source="reader")
     if pledge is not None and invoice is not None and invoice.subscription_id == sub.id:
-        effect = apply_invoice(db, pledge, invoice, now=now)
-        send_invoice_mail(db, pledge, effect, now=now)
+        # the page reports a refused card at once: no failure mail
+        record_invoice(db, pledge, invoice, now=now, source="reader", failure_mail=False)
     return pledge
+
+
+def record_invoice(
+    db: Session,
+    pledge: Pledge,
+    invoice: Invoice,
+    *,
+    now: datetime,
+    source: str,
+    event_id: str | None = None,
+    mail: bool = True,
+    failure_mail: bool = True,
+    grace_days: int = 7,
+) -> InvoiceEffect:
+    """`apply_invoice`, its line in the ledger's history, and its mails (`mail=False` for
+    sync's repairs; `failure_mail=False` where the reader sees the refusal on the page)."""
+    payment = db.scalar(select(Payment).where(Payment.stripe_invoice_id == invoice.id))
+    before = ledger.Snapshot.of(payment) if payment is not None else None
+    effect = apply_invoice(db, pledge, invoice, now=now)
+    effect.changed = ledger.record_change(
+        db, effect.payment, before, now=now, source=source, event_id=event_id
+    )
+    effect.newly_failed = effect.newly_failed and failure_mail
+    if mail:
+        notices.send_invoice_mail(db, pledge, effect, now=now, grace_days=grace_days)
+    return effect
 
 
 def record_end(

@@ -61,8 +61,7 @@ def _record_renewal(
         now = clock.now()
         pledge = records.apply_subscription(session, sub, now=now, source="staff")
         if pledge is not None:
-            effect = records.apply_invoice(session, pledge, invoice, now=now)
-            records.send_invoice_mail(session, pledge, effect, now=now)
+            records.record_invoice(session, pledge, invoice, now=now, source="staff")
         return pledge
 
     return store(db, write)

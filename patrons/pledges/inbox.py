@@ -1,0 +1,230 @@
+"""The webhook's inbox: Stripe events stored before they are acknowledged, applied after.
+
+Following Stripe's advice, `POST /stripe/webhook` only verifies, stores (`store`: one row per
+event id, a redelivery stores nothing) and answers 200; no Stripe call and no business logic
+happens before the answer. Applying is a separate step (`apply_claimed`), run:
+- right after the commit, on one background thread per process (`apply_soon`; inline when
+  `STRIPE_EVENTS_INLINE` is set, as in tests), and
+- by `flask stripe-worker`, which picks up whatever is left: events whose thread died with
+  the process, events waiting for a retry, events staff asked to retry.
+
+Several workers (and threads) may run at once: an event is claimed before it is applied (one
+UPDATE that sets `claimed_until` where no live claim exists; `FOR UPDATE SKIP LOCKED` on
+PostgreSQL so claimers pass each other), and a claim that outlives `CLAIM_SECONDS` was left by a
+process that died and may be taken over. A failed attempt is tried again with a growing delay
+(`backoff`); after `MAX_ATTEMPTS` the event is `failed`, shown to staff with its reason
+(staff/stripe_events.py) until they retry it. Nothing is lost if the app dies between storing
+and applying: the row is there, pending.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from patrons import mail
+from patrons.core import background, clock
+from patrons.core.db import insert_or_ignore
+from patrons.models import StripeEvent
+from patrons.models.pledges import EventState
+from patrons.pledges import applying
+from patrons.pledges.billing import gateway
+from patrons.pledges.gateway import Gateway
+from patrons.pledges.stripe_objects import Event, GatewayError, as_dict, object_id
+
+log = logging.getLogger(__name__)
+
+CLAIM_SECONDS = 120  # longer than any apply (Stripe calls are bounded by STRIPE_TIMEOUT)
+MAX_ATTEMPTS = 12  # 5 s, 10 s, 20 s ... capped at an hour: about nine hours in all
+_APPLIER = "patrons.pledges.applier"
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))
+
+
+# -- storing (the webhook) ------------------------------------------------------------------
+
+
+def related_charge(event: Event) -> str | None:
+    """The charge a refund or a dispute names (the only id besides the object's own used)."""
+    if event.object.get("object") in ("refund", "dispute"):
+        return object_id(event.object.get("charge"))
+    return None
+
+
+def store(db: Session, event: Event, now: datetime) -> bool:
+    """Insert the event (not committed); True if it is new, False for a redelivery."""
+    charge = related_charge(event)
+    values: dict[str, Any] = {
+        "id": event.id,
+        "type": event.type,
+        "created": event.created,
+        "received_at": now,
+        "object_id": str(event.object["id"])[:255],
+        "related": json.dumps({"charge": charge}) if charge else None,
+        "state": EventState.PENDING,
+        "attempts": 0,
+    }
+    statement = insert_or_ignore(db, StripeEvent, values, [StripeEvent.id])
+    return db.execute(statement.returning(StripeEvent.id)).first() is not None
+
+
+# -- claiming -------------------------------------------------------------------------------
+
+
+def _due(now: datetime) -> Any:
+    return (
+        (StripeEvent.state == EventState.PENDING)
+        & or_(StripeEvent.next_attempt_at.is_(None), StripeEvent.next_attempt_at <= now)
+        & or_(StripeEvent.claimed_until.is_(None), StripeEvent.claimed_until < now)
+    )
+
+
+def claim(db: Session, now: datetime, *, limit: int = 20, ids: Iterable[str] = ()) -> list[str]:
+    """Claim up to `limit` due events (only these `ids`, if given) and commit the claim."""
+    wanted = select(StripeEvent.id).where(_due(now))
+    wanted = wanted.where(StripeEvent.id.in_(list(ids))) if ids else wanted
+    wanted = wanted.order_by(StripeEvent.received_at, StripeEvent.id).limit(limit)
+    if db.get_bind().dialect.name == "postgresql":
+        wanted = wanted.with_for_update(skip_locked=True)
+    claimed = db.execute(
+        update(StripeEvent)
+        .where(StripeEvent.id.in_(wanted.scalar_subquery()), _due(now))
+        .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+                attempts=StripeEvent.attempts + 1)
+        .returning(StripeEvent.id)
+    ).scalars().all()  # fmt: skip
+    db.commit()
+    return list(claimed)
+
+
+# -- applying -------------------------------------------------------------------------------
+
+
+def apply_claimed(db: Session, gw: Gateway, event_id: str, *, grace_days: int) -> str:
+    """Apply one claimed event and record how it went (committed); its new state."""
+    row = db.get(StripeEvent, event_id)
+    if row is None or row.object_id is None:
+        return EventState.IGNORED
+    db.commit()  # no transaction stays open across the calls to Stripe
+    related = as_dict(json.loads(row.related)) if row.related else {}
+    target = applying.Target.of(row.type, row.object_id, object_id(related.get("charge")))
+    try:
+        remote = applying.fetch(gw, target)
+        ctx = applying.Context(clock.now(), "webhook", event_id, True, grace_days)
+        changes = applying.write(db, remote, ctx)
+    except applying.Unknown as exc:
+        db.rollback()
+        log.warning("stripe event %s (%s): %s; nothing applied", event_id, row.type, exc)
+        return _finish(db, event_id, EventState.IGNORED, str(exc))
+    except applying.Refused as exc:
+        db.rollback()
+        log.warning("stripe event %s (%s) refused: %s", event_id, row.type, exc)
+        return _finish(db, event_id, EventState.FAILED, f"Refused: {exc}")
+    except (applying.NotYet, GatewayError) as exc:
+        db.rollback()
+        reason = exc.message if isinstance(exc, GatewayError) else str(exc)
+        return _later(db, event_id, reason)
+    except Exception as exc:  # a bug or a database failure: rolled back, tried again later
+        db.rollback()
+        log.exception("stripe event %s (%s) failed; rolled back", event_id, row.type)
+        return _later(db, event_id, f"{type(exc).__name__}: {exc}"[:2000])
+    state = _finish(db, event_id, EventState.APPLIED, None, commit=False)
+    db.commit()  # the effects and the event's new state together
+    for line in changes:
+        log.info("stripe event %s: %s", event_id, line)
+    return state
+
+
+def _finish(
+    db: Session, event_id: str, state: str, reason: str | None, *, commit: bool = True
+) -> str:
+    now = clock.now()
+    db.execute(
+        update(StripeEvent)
+        .where(StripeEvent.id == event_id)
+        .values(state=state, last_error=reason, claimed_until=None, next_attempt_at=None,
+                applied_at=now if state == EventState.APPLIED else None)
+    )  # fmt: skip
+    if commit:
+        db.commit()
+    return state
+
+
+def _later(db: Session, event_id: str, reason: str) -> str:
+    """Try again after the backoff, or give up (`failed`, for staff) after MAX_ATTEMPTS."""
+    attempts = db.scalar(select(StripeEvent.attempts).where(StripeEvent.id == event_id)) or 1
+    if attempts >= MAX_ATTEMPTS:
+        log.error("stripe event %s failed %d times; staff may retry it: %s", event_id,
+                  attempts, reason)  # fmt: skip
+        return _finish(db, event_id, EventState.FAILED, reason)
+    log.info("stripe event %s: %s; trying again later", event_id, reason)
+    db.execute(
+        update(StripeEvent)
+        .where(StripeEvent.id == event_id)
+        .values(last_error=reason, claimed_until=None,
+                next_attempt_at=clock.now() + backoff(attempts))
+    )  # fmt: skip
+    db.commit()
+    return EventState.PENDING
+
+
+def apply_due(db: Session, gw: Gateway, *, grace_days: int, limit: int = 100,
+              ids: Iterable[str] = ()) -> dict[str, int]:  # fmt: skip
+    """Claim and apply what is due (only `ids`, if given); how many ended in each state."""
+    counts: dict[str, int] = {}
+    for event_id in claim(db, clock.now(), limit=limit, ids=ids):
+        state = apply_claimed(db, gw, event_id, grace_days=grace_days)
+        counts[state] = counts.get(state, 0) + 1
+    mail.send_soon(db)
+    return counts
+
+
+def retry(db: Session, event_id: str) -> bool:
+    """Staff: apply a failed (or ignored) event again soon; False if there is no such event."""
+    row = db.get(StripeEvent, event_id)
+    if row is None:
+        return False
+    row.state, row.next_attempt_at, row.claimed_until = EventState.PENDING, clock.now(), None
+    row.attempts = 0
+    return True
+
+
+# -- right after the webhook's commit ----------------------------------------------------------
+
+
+def apply_soon(app: Flask, event_id: str) -> None:
+    """Apply the event just stored, off the request (inline when STRIPE_EVENTS_INLINE)."""
+    try:
+        if app.config.get("STRIPE_EVENTS_INLINE", app.testing):
+            _apply_ids(app, [event_id])
+        else:
+            background.runner(app, _APPLIER, _apply_ids, log).submit([event_id])
+    except Exception:
+        log.exception("applying event %s right away failed; the worker will", event_id)
+
+
+def _apply_ids(app: Flask, ids: list[str]) -> None:
+    with app.app_context():
+        gw = gateway(app)
+        if gw is None:
+            return
+        session = app.extensions["db.sessionmaker"]()
+        try:
+            grace = app.config["SETTINGS"].pledge_grace_days
+            apply_due(session, gw, grace_days=grace, ids=ids)
+        finally:
+            session.close()
+
+
+def wait_for_background_applies(app: Flask, timeout: float | None = None) -> bool:
+    """Wait for `apply_soon`'s thread (tests, shutdown); False if it is still busy."""
+    return background.wait_for(app, _APPLIER, timeout)
