@@ -8,9 +8,8 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    """/topics…; a refund or dispute recorded by pledges withdraws the patron's votes."""
-    from patrons.core import signals
-    from patrons.voting import views, votes
+    """/topics. (A refund or a dispute needs no receiver here: the votes cast with that
+    payment stop counting by themselves, participation.py.)"""
+    from patrons.voting import views
 
     app.register_blueprint(views.bp)
-    signals.payment_taken_back.connect(votes.withdraw_votes_on_refund)

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from patrons import mail
-from patrons.models import Article, Topic, TopicArticle, User, Vote
+from patrons.models import Article, Topic, TopicArticle, User
+from patrons.voting.participation import topic_voter_ids
 from patrons.voting.rules import NEXT_STATUSES, OUTCOMES, VotingError, existing_topic
 
 
@@ -58,9 +59,7 @@ def set_topic_status(
 
 
 def _tell_voters(db: Session, topic: Topic, site_url: str) -> int:
-    voters = db.scalars(
-        select(User).join(Vote, Vote.user_id == User.id).where(Vote.topic_id == topic.id)
-    ).all()
+    voters = db.scalars(select(User).where(User.id.in_(topic_voter_ids(topic)))).all()
     articles = [
         (link.article.title, article_link(site_url, link.article.slug)) for link in topic.articles
     ]

@@ -5,11 +5,13 @@ app or the request, and never build URLs):
 
 - rules.py: the limits and statuses, `VotingError`;
 - rounds.py: open, upcoming and closed rounds; staff saving and closing them;
-- votes.py: backing and withdrawing, the refund hook, and the voter lock that keeps one
-  vote per topic and the per-round budget whatever runs at the same moment;
+- votes.py: backing and withdrawing (each vote records the payment behind it), and the voter
+  lock that keeps one vote per topic and the per-round budget whatever runs at the same moment;
+- participation.py: the one definition of a counted vote, the results (frozen at the first
+  read after the close), a voter, the active patrons and turnout;
 - proposals.py: staff topics, patrons' proposals and their moderation (approve, decline,
   merge);
-- results.py: votes per topic, frozen at the first read after the close; turnout; CSV rows;
+- results.py: the topics a round's results list, the CSV rows;
 - outcomes.py: chosen, in reporting, covered (the voters' mail), linked articles;
 - pages.py: what each public page shows, gathered for its view.
 """
@@ -68,8 +70,6 @@ from patrons.voting.votes import (
     cast_vote,
     votes_of,
     withdraw_vote,
-    withdraw_votes_of_user,
-    withdraw_votes_on_refund,
 )
 
 __all__ = [
@@ -114,6 +114,4 @@ __all__ = [
     "vote_counts",
     "votes_of",
     "withdraw_vote",
-    "withdraw_votes_of_user",
-    "withdraw_votes_on_refund",
 ]

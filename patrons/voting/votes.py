@@ -1,4 +1,7 @@
-"""Votes: backing a topic, withdrawing a vote, and the withdrawal a refund or dispute brings.
+"""Votes: backing a topic and withdrawing a vote. Each vote records the payment that gave
+the right to cast it (`Vote.payment_id`); whether it counts is participation.py's rule, so a
+refund or a dispute needs no write here: the votes of that payment stop counting by
+themselves, and count again if a dispute is won.
 
 Services take the session and never commit; the view commits once. Two rules hold whatever
 the requests do at the same moment (docs/security.md, threats 16-17):
@@ -8,7 +11,8 @@ the requests do at the same moment (docs/security.md, threats 16-17):
 - the per-round budget and the patron check: a vote takes the voter's lock first (the user
   row `FOR UPDATE` on PostgreSQL; `BEGIN IMMEDIATE` on SQLite, where writers queue anyway),
   and only then counts the voter's votes and checks that they are an active patron. The
-  refund/dispute withdrawal takes the same lock, so a vote and a refund never interleave.
+  budget counts every vote of the patron in the round, counted or not: a vote withdrawn by
+  a refund or a lost dispute is spent, and cannot be cast again with another payment.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from patrons.core.db import insert_or_ignore
 from patrons.models import Round, Topic, User, Vote
-from patrons.pledges.entitlement import user_is_active_patron
+from patrons.pledges.entitlement import rights_payment_id
+from patrons.voting.participation import counted
 from patrons.voting.rules import VotingError
 
 
@@ -57,56 +62,52 @@ def _open_topic(db: Session, topic_id: int, now: datetime) -> tuple[Topic, Round
 
 
 def cast_vote(db: Session, user_id: int, topic_id: int, now: datetime, grace_days: int) -> bool:
-    """Back a topic. True if a vote was added, False if the patron backed it already."""
+    """Back a topic. True if a vote was added, False if the patron backs it already."""
     topic, found = _open_topic(db, topic_id, now)
     lock_voters(db, [user_id])
-    if not user_is_active_patron(db, user_id, now, grace_days):
+    payment_id = rights_payment_id(db, user_id, now, grace_days)
+    if payment_id is None:
         raise VotingError(_("Only patrons whose payment has gone through can vote."), 403)
-    mine = set(
-        db.scalars(select(Vote.topic_id).where(Vote.user_id == user_id, Vote.round_id == found.id))
+    rows = db.execute(
+        select(Vote.topic_id, counted()).where(Vote.user_id == user_id, Vote.round_id == found.id)
     )
+    mine = {topic_id: bool(counts) for topic_id, counts in rows}
     if topic.id in mine:
-        return False
+        if mine[topic.id]:
+            return False
+        spent = _("Your vote for this topic was cast with a payment that was refunded or "
+                  "disputed: it does not count, and cannot be cast again.")  # fmt: skip
+        raise VotingError(spent, 409)
     if len(mine) >= found.votes_per_patron:
         raise VotingError(
             _("You have used all %(count)d of your votes in this round. Withdraw one to back "
               "another topic.", count=found.votes_per_patron), 409,
         )  # fmt: skip
-    vote = {"user_id": user_id, "topic_id": topic.id, "round_id": found.id, "created_at": now}
+    vote = {"user_id": user_id, "topic_id": topic.id, "round_id": found.id, "created_at": now,
+            "payment_id": payment_id}  # fmt: skip
     return bool(
         rows_touched(db.execute(insert_or_ignore(db, Vote, vote, [Vote.user_id, Vote.topic_id])))
     )
 
 
 def withdraw_vote(db: Session, user_id: int, topic_id: int, now: datetime) -> bool:
-    """Withdraw a vote while the round is open. False if there was none."""
+    """Withdraw a counted vote while the round is open. False if there was none; a vote that
+    does not count (its payment was refunded or disputed) stays, spent (a 409)."""
     topic, _found = _open_topic(db, topic_id, now)
     lock_voters(db, [user_id])
-    gone = db.execute(delete(Vote).where(Vote.user_id == user_id, Vote.topic_id == topic.id))
-    return bool(rows_touched(gone))
-
-
-def withdraw_votes_of_user(db: Session, user_id: int, now: datetime) -> int:
-    """A patron's payment was refunded or disputed: their votes in open rounds go.
-
-    Called by the pledge records in the transaction that records the refund or dispute.
-    """
-    lock_voters(db, [user_id])
-    still_open = select(Round.id).where(Round.closes_at > now)
-    return rows_touched(
-        db.execute(delete(Vote).where(Vote.user_id == user_id, Vote.round_id.in_(still_open)))
-    )
-
-
-def withdraw_votes_on_refund(db: Session, *, user_id: int, now: datetime) -> None:
-    """The receiver of signals.payment_taken_back (connected in voting.register)."""
-    withdraw_votes_of_user(db, user_id, now)
+    mine = (Vote.user_id == user_id, Vote.topic_id == topic.id)
+    gone = rows_touched(db.execute(delete(Vote).where(*mine, counted())))
+    if not gone and db.scalar(select(Vote.id).where(*mine)) is not None:
+        spent = _("This vote was cast with a payment that was refunded or disputed: it no "
+                  "longer counts, and cannot be withdrawn.")  # fmt: skip
+        raise VotingError(spent, 409)
+    return bool(gone)
 
 
 def votes_of(db: Session, user_id: int, round_ids: Iterable[int]) -> set[int]:
-    """The topic ids this patron backs in these rounds."""
+    """The topic ids this patron backs in these rounds (with a vote that counts)."""
     ids = list(round_ids)
     if not ids:
         return set()
-    query = select(Vote.topic_id).where(Vote.user_id == user_id, Vote.round_id.in_(ids))
+    query = select(Vote.topic_id).where(Vote.user_id == user_id, Vote.round_id.in_(ids), counted())
     return set(db.scalars(query))

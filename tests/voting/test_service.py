@@ -131,29 +131,108 @@ def test_votes_cast_after_closes_at_do_not_count(db: Session, world: SimpleNames
     assert service.vote_counts(db, found) == {}
 
 
-def test_a_refund_withdraws_the_patrons_votes_in_open_rounds_only(
+def first_payment(db: Session, user_id: int) -> Payment:
+    return db.scalars(
+        select(Payment).join(Pledge, Payment.pledge_id == Pledge.id)
+        .where(Pledge.user_id == user_id).order_by(Payment.id)
+    ).first()  # type: ignore[return-value]  # fmt: skip
+
+
+def set_status(db: Session, payment_id: int, status: str) -> None:
+    db.get(Payment, payment_id).status = status  # type: ignore[union-attr]
+    db.commit()
+
+
+def test_a_vote_records_the_payment_that_gave_the_right(
     db: Session, world: SimpleNamespace
 ) -> None:
-    past = make_round(db, opens_in_days=-10, closes_in_days=-8, topics=("Old",))
-    db.add(Vote(user_id=world.patron.id, topic_id=past.topics[0].id, round_id=past.id,
-                created_at=past.opens_at + timedelta(hours=1)))  # fmt: skip
-    db.commit()
+    cast(db, world.patron.id, world.topics[0])
+    vote = db.scalars(select(Vote)).one()
+    assert vote.payment_id == first_payment(db, world.patron.id).id
+
+
+def test_a_refund_or_a_lost_dispute_withdraws_the_votes_of_that_payment_for_good(
+    db: Session, world: SimpleNamespace
+) -> None:
     cast(db, world.patron.id, world.topics[0])
     cast(db, world.patron.id, world.topics[1])
     other = make_patron(db)
     cast(db, other.id, world.topics[0])
-    payment = db.scalar(
-        select(Payment).join(Pledge, Payment.pledge_id == Pledge.id).where(
-            Pledge.user_id == world.patron.id)
-    )  # fmt: skip
-    payment.status = "refunded"
-    assert service.withdraw_votes_of_user(db, world.patron.id, clock.now()) == 2
+    payment = first_payment(db, world.patron.id).id
+    found = db.get(Round, world.round.id)
+    for status in ("refunded", "dispute_lost"):
+        set_status(db, payment, status)
+        assert service.vote_counts(db, found) == {world.topics[0]: 1}  # the other's only
+        assert service.turnout(db, found, clock.now(), GRACE).voters == 1
+        assert vote_rows(db, user_id=world.patron.id) == 2  # nothing deleted: derived
+        with pytest.raises(VotingError) as refused:  # no rights left to vote with
+            cast(db, world.patron.id, world.topics[2])
+        assert refused.value.status == 403
+        db.rollback()
+
+
+def test_an_open_dispute_suspends_the_votes_and_a_won_one_restores_them(
+    db: Session, world: SimpleNamespace
+) -> None:
+    cast(db, world.patron.id, world.topics[0])
+    payment = first_payment(db, world.patron.id).id
+    found = db.get(Round, world.round.id)
+    set_status(db, payment, "disputed")
+    assert service.vote_counts(db, found) == {}
+    set_status(db, payment, "dispute_won")
+    assert service.vote_counts(db, found) == {world.topics[0]: 1}
+    set_status(db, payment, "partially_refunded")  # a partial refund keeps the vote
+    assert service.vote_counts(db, found) == {world.topics[0]: 1}
+
+
+def test_votes_withdrawn_by_a_refund_stay_spent_after_a_new_payment(
+    db: Session, world: SimpleNamespace
+) -> None:
+    """The defect: after a refund of one of two invoices the patron could vote again at once."""
+    for topic_id in world.topics[:3]:
+        cast(db, world.patron.id, topic_id)
+    refunded = first_payment(db, world.patron.id)
+    db.add(Payment(pledge_id=refunded.pledge_id, stripe_invoice_id="in_second", amount=500,
+                   currency="EUR", status="paid", created_at=clock.now(),
+                   paid_at=clock.now() + timedelta(seconds=1)))  # fmt: skip
+    refunded.status = "refunded"
     db.commit()
-    assert vote_rows(db, user_id=world.patron.id) == 1  # the closed round's vote stays
-    assert vote_rows(db, user_id=other.id) == 1
-    with pytest.raises(VotingError) as refused:
-        cast(db, world.patron.id, world.topics[0])
-    assert refused.value.status == 403
+    found = db.get(Round, world.round.id)
+    assert service.vote_counts(db, found) == {}
+    for topic_id in (world.topics[3], world.topics[0]):  # the budget; the same topic
+        with pytest.raises(VotingError) as refused:
+            cast(db, world.patron.id, topic_id)
+        assert refused.value.status == 409
+        db.rollback()
+    with pytest.raises(VotingError) as refused:  # a vote that does not count is spent
+        service.withdraw_vote(db, world.patron.id, world.topics[0], clock.now())
+    assert refused.value.status == 409
+    db.rollback()
+    assert service.votes_of(db, world.patron.id, [found.id]) == set()
+    assert vote_rows(db, user_id=world.patron.id) == 3
+
+
+def test_a_refund_after_the_close_leaves_the_frozen_results(
+    db: Session, world: SimpleNamespace
+) -> None:
+    cast(db, world.patron.id, world.topics[0])
+    found = db.get(Round, world.round.id)
+    after = found.closes_at + timedelta(hours=1)
+    assert service.results(db, found, after) == {world.topics[0]: 1}
+    db.commit()
+    set_status(db, first_payment(db, world.patron.id).id, "refunded")
+    assert service.results(db, db.get(Round, found.id), after) == {
+        t: (1 if t == world.topics[0] else 0) for t in world.topics
+    }
+
+
+def test_votes_cast_before_votes_recorded_a_payment_count(
+    db: Session, world: SimpleNamespace
+) -> None:
+    db.add(Vote(user_id=world.member.id, topic_id=world.topics[0], round_id=world.round.id,
+                created_at=clock.now()))  # fmt: skip
+    db.commit()
+    assert service.vote_counts(db, db.get(Round, world.round.id)) == {world.topics[0]: 1}
 
 
 def test_proposals_are_length_limited_and_for_patrons(db: Session, world: SimpleNamespace) -> None:
