@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -83,6 +84,18 @@ def insert_or_ignore(
     """INSERT these values unless a row with the same key (`conflict_on`, or any unique key)
     exists: the statement, to execute (and add RETURNING to) as the caller needs."""
     return upsert(db, table).values(values).on_conflict_do_nothing(index_elements=conflict_on)
+
+
+def lock_for_write_on_sqlite(db: Session) -> None:
+    """On SQLite, take the database's write lock now (BEGIN IMMEDIATE) unless this session's
+    transaction holds it already, so that what is read next cannot change before it is
+    written (PostgreSQL: use row locks instead; this does nothing there). pysqlite opens a
+    transaction at the first write only, so none open means nothing written yet."""
+    if db.get_bind().dialect.name != "sqlite":
+        return
+    conn = db.connection()
+    if not cast(sqlite3.Connection, conn.connection.dbapi_connection).in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def init_app(app: Flask, url: str) -> None:

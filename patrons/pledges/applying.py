@@ -27,6 +27,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from patrons.core.db import lock_for_write_on_sqlite
 from patrons.models import Payment, Pledge
 from patrons.pledges import ledger, notices, records
 from patrons.pledges.gateway import Gateway
@@ -267,8 +268,9 @@ def _write_charge(
 
 def lock_pledges(db: Session, subscription_id: str, local_id: str | None) -> Pledge | None:
     """Lock the pledge rows this subscription may mirror (PostgreSQL: FOR UPDATE; SQLite:
-    the write lock, taken by the first write), so concurrent events about one pledge take
+    the database's write lock), so concurrent events about one pledge take
     turns; return the one `records.find_pledge` will pick, if any."""
+    lock_for_write_on_sqlite(db)
     clauses = [Pledge.stripe_subscription_id == subscription_id]
     if local_id and local_id.isdigit() and len(local_id) < 18:
         clauses.append(Pledge.id == int(local_id))

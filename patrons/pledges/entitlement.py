@@ -67,7 +67,7 @@ def entitled(now: datetime, grace_days: int = GRACE_DAYS) -> ColumnElement[bool]
     )
 
 
-def active_patron_ids(now: datetime, grace_days: int = GRACE_DAYS) -> Select[tuple[int | None]]:
+def active_patron_ids(now: datetime, grace_days: int = GRACE_DAYS) -> Select[Any]:
     """The user ids of every active patron now (for counts: `select(func.count()).select_from
     (active_patron_ids(...).subquery())`)."""
     return (
@@ -77,7 +77,7 @@ def active_patron_ids(now: datetime, grace_days: int = GRACE_DAYS) -> Select[tup
     )
 
 
-def counting_payment_ids() -> Select[tuple[int]]:
+def counting_payment_ids() -> Select[Any]:
     """The payments whose money came in and stayed: the votes cast with them count."""
     return select(Payment.id).where(Payment.status.in_(COUNTING_PAYMENT_STATUSES))
 

@@ -70,9 +70,10 @@ class PaymentReads(StripeCalls):
     def invoice_id_for_payment_intent(self, payment_intent_id: str) -> str | None:
         """The invoice a PaymentIntent paid. At the pinned API version neither a charge nor a
         webhook's invoice names the other, so a refund is matched to its payment through the
-        Invoice Payments list (localstripe has no such list: None offline)."""
+        Invoice Payments list. localstripe has no such list: offline, the customer's invoices
+        are looked through for the one with this PaymentIntent."""
         if self.offline:
-            return None
+            return self._offline_invoice_of(payment_intent_id)
         with self.errors():
             page = self.client.v1.invoice_payments.list(
                 params={
@@ -82,6 +83,20 @@ class PaymentReads(StripeCalls):
             )
         for item in page.data:
             return object_id(item.to_dict().get("invoice"))
+        return None
+
+    def _offline_invoice_of(self, payment_intent_id: str) -> str | None:
+        intent = self.unless_missing(
+            lambda: self.client.v1.payment_intents.retrieve(payment_intent_id)
+        )
+        customer = object_id(intent.to_dict().get("customer")) if intent is not None else None
+        if customer is None:
+            return None
+        with self.errors():
+            page = self.client.v1.invoices.list(params={"customer": customer, "limit": 100})
+            for invoice in page.auto_paging_iter():
+                if object_id(invoice.to_dict().get("payment_intent")) == payment_intent_id:
+                    return invoice.id
         return None
 
     def charge_for_payment_intent(self, payment_intent_id: str) -> str | None:

@@ -3,10 +3,11 @@ later one, a notice when a renewal fails (saying until when the patron's rights 
 note when the pledge ends. Each at most once: per invoice, per failed attempt, per end.
 
 A first payment refused in the browser gets no mail: the page said so at once, and the
-reader may well succeed with another card a minute later. Only renewals (Stripe's
-`billing_reason` `subscription_cycle`; offline, where localstripe gives none, an invoice of a
-pledge that was paid before) are mailed about, and only while the invoice is still unpaid
-as Stripe has it (the effect comes from the re-read invoice: applying.py).
+reader may well succeed with another card a minute later. Only a renewal's refusal is mailed
+about: the subscription is then `past_due` (a refused first payment leaves it `incomplete`),
+and the invoice is still unpaid as Stripe has it now (the effect comes from the re-read
+invoice and subscription: applying.py), so no mail goes for a payment that has succeeded
+since, nor for a pledge that has ended meanwhile.
 """
 
 from __future__ import annotations
@@ -43,12 +44,6 @@ def _earlier_paid(db: Session, pledge: Pledge, payment: Payment) -> bool:
     return db.scalar(earlier.limit(1)) is not None
 
 
-def is_renewal(db: Session, pledge: Pledge, payment: Payment) -> bool:
-    if payment.billing_reason is not None:
-        return payment.billing_reason == "subscription_cycle"
-    return _earlier_paid(db, pledge, payment)
-
-
 def send_invoice_mail(
     db: Session, pledge: Pledge, effect: InvoiceEffect, *, now: datetime, grace_days: int
 ) -> None:
@@ -69,7 +64,7 @@ def send_invoice_mail(
             amount=amount,
         )
         payment.receipt_sent_at = now
-    if effect.newly_failed and is_renewal(db, pledge, payment):
+    if effect.newly_failed and pledge.status == PledgeStatus.PAST_DUE:
         mail.queue_message(
             db,
             user.email,
