@@ -1,6 +1,12 @@
-"""Readers taking part: voting rounds in the range with their turnout (voters ÷ the active
-patrons when the round closed, or today for an open one) and results, and the correction
-suggestions per article and status."""
+"""Readers taking part: the voting rounds open at some time in the range, with their voters,
+active patrons, turnout and votes, and their results; and the correction suggestions per
+article and status.
+
+Every voting figure is patrons/voting/participation.py's, the definitions the results pages,
+the staff round page and its CSV use: counted votes only, a closed round's frozen results,
+turnout = voters ÷ active patrons now. The reports only read: a closed round not read since
+its close shows the counts its first read will freeze.
+"""
 
 from __future__ import annotations
 
@@ -9,63 +15,51 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
+from patrons.models import Round
 from patrons.reports import queries
-from patrons.reports.revenue import MonthEnd, month_ends
 from patrons.reports.tables import TOP_ARTICLES, Dashboard, Table, pct, percent
+from patrons.voting.participation import round_figures
+from patrons.voting.results import listed_topics
 
 ROUNDS = 12
 
 
-def add_voting(db: Session, dash: Dashboard) -> None:
-    """The rounds and results tables (after add_revenue and add_today: turnout needs their
-    patron counts)."""
-    rounds = queries.rounds_in_range(db, dash.range.start, dash.range.end, ROUNDS)
-    ends: dict[str, MonthEnd] = dash.headline["month_ends"]
-    deltas: Sequence[Any] | None = None
-    rows: list[list[Any]] = []
-    for r in rounds:
-        closes = r.closes_at
-        if closes > dash.now:
-            eligible = dash.headline["patrons"]
-        else:
-            month = closes.strftime("%Y-%m")
-            if month not in ends:  # a round outside the months computed so far
-                deltas = deltas if deltas is not None else dash.headline["deltas"]
-                ends.update(month_ends(deltas, [month]))
-            eligible = ends[month].patrons
-        rows.append(
-            [
-                r.title,
-                _day(r.opens_at),
-                _day(r.closes_at),
-                int(r.voters),
-                eligible,
-                pct(percent(int(r.voters), eligible)),
-                int(r.votes),
-            ]
+def rounds_in_range(db: Session, start: datetime, end: datetime, limit: int) -> list[Round]:
+    """Rounds open at some time in [start, end), newest first."""
+    return list(
+        db.scalars(
+            select(Round)
+            .where(Round.opens_at < end, Round.closes_at >= start)
+            .order_by(Round.closes_at.desc(), Round.id.desc())
+            .limit(limit)
+            .options(selectinload(Round.topics))
         )
+    )
+
+
+def add_voting(db: Session, dash: Dashboard, grace_days: int) -> None:
+    """The rounds and results tables."""
+    rounds = rounds_in_range(db, dash.range.start, dash.range.end, ROUNDS)
+    figures = round_figures(db, rounds, dash.now, grace_days)
+    rows: list[list[Any]] = []
+    results: list[list[Any]] = []
+    for f in figures:
+        voters, eligible = f.turnout.voters, f.turnout.eligible
+        rows.append([f.round.title, _day(f.round.opens_at), _day(f.round.closes_at),
+                     voters, eligible, pct(percent(voters, eligible)), f.votes])  # fmt: skip
+        results += [[f.round.title, t.title, t.status, f.results.get(t.id, 0)]
+                    for t in listed_topics(f.round, f.results)]  # fmt: skip
     dash.tables["voting"] = Table(
         "voting",
-        [
-            _("Round"),
-            _("Opens"),
-            _("Closes"),
-            _("Voters"),
-            _("Active patrons"),
-            _("Turnout (%)"),
-            _("Votes"),
-        ],
+        [_("Round"), _("Opens"), _("Closes"), _("Voters"), _("Active patrons now"),
+         _("Turnout (%)"), _("Votes")],
         rows,
-    )
-    titles = {r.id: r.title for r in rounds}
-    order = {round_id: i for i, round_id in enumerate(titles)}  # as the rounds table: newest first
-    results = sorted(queries.round_results(db, list(titles)), key=lambda r: order[r.round_id])
+    )  # fmt: skip
     dash.tables["results"] = Table(
-        "results",
-        [_("Round"), _("Topic"), _("Status"), _("Votes")],
-        [[titles[r.round_id], r.title, r.status, int(r.votes)] for r in results],
+        "results", [_("Round"), _("Topic"), _("Status"), _("Votes")], results
     )
 
 

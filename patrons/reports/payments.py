@@ -1,6 +1,7 @@
 """Payment health per currency over the range: invoices, failures and their recovery within
-the grace period or later, refunds, disputes and what was received (the settled days from the
-daily rollup, the others from the payments)."""
+the grace period or later, what became of paid invoices (partly or fully refunded, disputed,
+disputes won and lost), and the money: gross received and revenue net of refunds and lost
+disputes (received.py has the definition)."""
 
 from __future__ import annotations
 
@@ -10,43 +11,44 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from patrons.core.money import major_decimal
-from patrons.reports import queries, rollup
+from patrons.models.pledges import PaymentStatus
+from patrons.reports import rollup
 from patrons.reports.charts import bar_chart
+from patrons.reports.received import received
 from patrons.reports.tables import Dashboard, Table, pct, percent
 
 
 def add_payments(db: Session, dash: Dashboard, grace_days: int) -> None:
-    """The payments table and its chart (after add_revenue, whose history it reuses)."""
+    """The payments table and its chart, and the range's revenue in the headline (after
+    add_revenue, whose history it reuses)."""
     found: rollup.History = dash.headline["history"]
-    invoices = rollup.invoices(db, dash.range.start, dash.range.end, found.settled_until)
-    noteworthy = {
-        r.currency: r
-        for r in queries.noteworthy_payments(db, dash.range.start, dash.range.end, grace_days)
-    }
+    per_currency = received(db, dash.range.start, dash.range.end, found.settled_until, grace_days)
     table: list[list[Any]] = []
-    for currency in sorted(c for c, (count, _a) in invoices.items() if count):
-        count, invoiced = invoices[currency]
-        r = noteworthy.get(currency)
-
-        def n(name: str, row: Any = r) -> int:
-            return int(getattr(row, name)) if row is not None else 0
-
-        in_grace = pct(percent(n("recovered_in_grace"), n("failed")))
+    for currency, r in per_currency.items():
         table.append(
             [
                 currency,
-                count,
-                n("failed"),
-                n("recovered_in_grace"),
-                n("recovered_later"),
-                in_grace,
-                n("refunds"),
-                major_decimal(n("refunded")),
-                n("disputes"),
-                major_decimal(n("disputed")),
-                major_decimal(invoiced - n("unpaid")),
+                r.invoices,
+                r.failed,
+                r.recovered_in_grace,
+                r.recovered_later,
+                pct(percent(r.recovered_in_grace, r.failed)),
+                r.states[PaymentStatus.PARTIALLY_REFUNDED],
+                r.states[PaymentStatus.REFUNDED],
+                major_decimal(r.refunded),
+                r.states[PaymentStatus.DISPUTED],
+                r.states[PaymentStatus.DISPUTE_WON],
+                r.states[PaymentStatus.DISPUTE_LOST],
+                major_decimal(r.lost_to_disputes),
+                major_decimal(r.gross),
+                major_decimal(r.net),
             ]
         )
+    dash.headline.update(
+        revenue=dash.convert({c: r.net for c, r in per_currency.items()}).amount,
+        revenue_gross=dash.convert({c: r.gross for c, r in per_currency.items()}).amount,
+        revenue_by_currency={c: r.net for c, r in per_currency.items()},
+    )
     dash.tables["payments"] = Table(
         "payments",
         [
@@ -56,11 +58,15 @@ def add_payments(db: Session, dash: Dashboard, grace_days: int) -> None:
             _("Recovered within the grace period"),
             _("Recovered later"),
             _("Recovered within grace (%)"),
-            _("Refunds"),
+            _("Partly refunded"),
+            _("Refunded in full"),
             _("Refunded"),
-            _("Disputes"),
-            _("Disputed"),
-            _("Received"),
+            _("Disputes open"),
+            _("Disputes won"),
+            _("Disputes lost"),
+            _("Lost to disputes"),
+            _("Received (gross)"),
+            _("Revenue (net)"),
         ],
         table,
     )

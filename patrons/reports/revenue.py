@@ -1,5 +1,6 @@
 """Revenue and patrons: MRR and the patron count at each month's end (from the daily rollup
-and the unsettled days of the pledge history), the new, cancelled and recovered patrons and
+and the unsettled days of the pledge history; the current month's end is now, today's
+active patrons by entitlement.py), the new, cancelled and recovered patrons and
 the churn rate per month; and today's patrons, MRR, average pledge, lifetime value and the
 distribution of pledge amounts."""
 
@@ -56,6 +57,9 @@ def add_revenue(db: Session, dash: Dashboard, grace_days: int, currencies: list[
     months = [m for m in dash.range.months() if m <= current]
     found = rollup.history(db, now, grace_days)
     ends = month_ends(found.deltas, [*months, *(previous_month(m) for m in months)])
+    today = queries.active_pledges_now(db, now, grace_days)
+    if current in ends:  # this month's end is now: today's active patrons (entitlement.py)
+        ends[current] = _today_end(today)
     mrr_rows: list[list[Any]] = []
     patron_rows: list[list[Any]] = []
     for month in months:
@@ -74,8 +78,15 @@ def add_revenue(db: Session, dash: Dashboard, grace_days: int, currencies: list[
     cancelled = sum(r[3] for r in patron_rows)
     exposure = sum(ends[previous_month(m)].patrons for m in months)
     dash.headline.update(churn=percent(cancelled, exposure), churn_parts=(cancelled, exposure),
-                         month_ends=ends, deltas=found.deltas, history=found)  # fmt: skip
+                         history=found, today=today)  # fmt: skip
     _month_tables(dash, months, currencies, mrr_rows, patron_rows)
+
+
+def _today_end(rows: Sequence[Any]) -> MonthEnd:
+    mrr: dict[str, int] = defaultdict(int)
+    for row in rows:
+        mrr[row.currency] += int(row.amount) * int(row.patrons)
+    return MonthEnd({c: a for c, a in mrr.items() if a}, sum(int(r.patrons) for r in rows))
 
 
 def _month_tables(dash: Dashboard, months: list[str], currencies: list[str],
@@ -108,9 +119,10 @@ def _month_tables(dash: Dashboard, months: list[str], currencies: list[str],
     )  # fmt: skip
 
 
-def add_today(db: Session, dash: Dashboard, grace_days: int) -> None:
-    """Today's figures by the entitlement rule: per currency, and the pledge amounts."""
-    rows = queries.active_pledges_now(db, dash.now, grace_days)
+def add_today(dash: Dashboard) -> None:
+    """Today's figures, the active patrons of entitlement.py (after add_revenue, which read
+    them): per currency, and the pledge amounts."""
+    rows: Sequence[Any] = dash.headline["today"]
     mrr: dict[str, int] = defaultdict(int)
     patrons: dict[str, int] = defaultdict(int)
     for row in rows:

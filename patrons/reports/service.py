@@ -34,10 +34,10 @@ def dashboard(
     """Every figure of /staff/reports for the range (reads only: see rollup.py)."""
     dash = Dashboard(rng, rates, now, {})
     add_revenue(db, dash, grace_days, list(currencies))
-    add_today(db, dash, grace_days)
+    add_today(dash)
     add_payments(db, dash, grace_days)
     add_funnel(db, dash)
-    add_voting(db, dash)
+    add_voting(db, dash, grace_days)
     add_corrections(db, dash)
     return dash
 

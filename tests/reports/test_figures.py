@@ -39,19 +39,20 @@ def test_mrr_month_by_month(dash: service.Dashboard) -> None:
     # Jan end: A 5 + E 25 = EUR 30; B USD 10           → 30 + 10 × 0.90 = 39.00 EUR
     # Feb end: A 5 + D 3 + E 25 = EUR 33; USD 10; GBP 3 → 33 + 9 + 3 × 1.20 = 45.60
     # Mar end: A 10 + D 3 + E 25 = EUR 38; USD 10       → 38 + 9 = 47.00 (C ended 03-12)
-    # Apr (now, 04-15): A 10; USD 10                    → 10 + 9 = 19.00 (D 04-02, E 04-08)
+    # Apr (now, 04-15): today's active patrons (entitlement.py): A 10 only: B's latest
+    #   payment (03-20) was refunded in full          → 10.00 (D 04-02, E 04-08)
     # columns: month, EUR (converted), then USD, GBP, UAH not converted
     assert rows(dash, "mrr") == [
         ["2026-01", "39.00", "10.00", "0.00", "0.00"],
         ["2026-02", "45.60", "10.00", "3.00", "0.00"],
         ["2026-03", "47.00", "10.00", "0.00", "0.00"],
-        ["2026-04", "19.00", "10.00", "0.00", "0.00"],
+        ["2026-04", "10.00", "0.00", "0.00", "0.00"],
     ]
 
 
 def test_patrons_new_cancelled_recovered_churn(dash: service.Dashboard) -> None:
     # patrons at month end: Dec E = 1; Jan A B E = 3; Feb A B C D E = 5; Mar A B D E = 4;
-    #   Apr (now) A B = 2
+    #   Apr (now) A = 1 (today's active patrons: B's latest payment was refunded)
     # new (first invoice paid): Jan A, B = 2; Feb C, D = 2
     # cancelled (counted → ended): Mar C (past_due → canceled) = 1; Apr D = 1
     #   (E is past due beyond grace: no longer counted, but not cancelled yet)
@@ -61,44 +62,47 @@ def test_patrons_new_cancelled_recovered_churn(dash: service.Dashboard) -> None:
         ["2026-01", 3, 2, 0, 0, "0.0"],
         ["2026-02", 5, 2, 0, 2, "0.0"],
         ["2026-03", 4, 0, 1, 0, "20.0"],
-        ["2026-04", 2, 0, 1, 0, "25.0"],
+        ["2026-04", 1, 0, 1, 0, "25.0"],
     ]
     # the range: (0 + 0 + 1 + 1) / (1 + 3 + 5 + 4) = 2 / 13 = 15.38 %
     assert dash.headline["churn"] == 15.4
 
 
 def test_today_average_distribution_lifetime_value(dash: service.Dashboard) -> None:
-    # today by the entitlement rule: A (active, EUR 10) and B (active, USD 10, one invoice
-    # still 'paid'); E past due since 04-01 + 7 days = 04-08 < now; C, D ended
-    # MRR 10 + 10 × 0.90 = 19.00 EUR; 2 patrons; average 1900 // 2 = 950 = 9.50 EUR
-    assert dash.headline["patrons"] == 2
-    assert dash.headline["mrr"] == 1900
-    assert dash.headline["average"] == 950
+    # today by the entitlement rule: A (active, EUR 10); B is active at Stripe but its
+    # latest payment (03-20) was refunded in full; E past due since 04-01 + 7 days = 04-08
+    # < now; C, D ended. MRR 10.00 EUR; 1 patron; average 1000 = 10.00 EUR
+    assert dash.headline["patrons"] == 1
+    assert dash.headline["mrr"] == 1000
+    assert dash.headline["average"] == 1000
     assert rows(dash, "now") == [
         ["EUR", 1, "10.00", "10.00"],
-        ["USD", 1, "10.00", "10.00"],
-        ["All, in EUR", 2, "19.00", "9.50"],
+        ["All, in EUR", 1, "10.00", "10.00"],
     ]
-    assert rows(dash, "distribution") == [["EUR", "10.00", 1], ["USD", "10.00", 1]]
-    # lifetime value: average ÷ churn = 950 × 13 / 2 = 6175 = 61.75 EUR
-    assert dash.headline["lifetime_value"] == 6175
+    assert rows(dash, "distribution") == [["EUR", "10.00", 1]]
+    # lifetime value: average ÷ churn = 1000 × 13 / 2 = 6500 = 65.00 EUR
+    assert dash.headline["lifetime_value"] == 6500
     assert dash.missing_rates == set()
 
 
 def test_payment_health(dash: service.Dashboard) -> None:
     # invoices dated 01-01..04-15:
     # EUR: A 01-10, 02-10 (failed, paid 02-20: 10 days, after grace), 03-10, 04-10 (EUR 10);
-    #      D 02-15, 03-15 (disputed, EUR 3); E 01-01, 02-01, 03-01, 04-01 (failed, unpaid)
-    #      = 10 invoices, 2 failed, 0 within grace, 1 later (0.0 %), 1 dispute of 3.00,
-    #      received 5 + 5 + 5 + 10 + 3 + 3 + 25 × 3 = 106.00
-    # GBP: C 02-05, 03-05 (failed, unpaid) = 2 invoices, 1 failed, received 3.00
-    # USD: B 01-20, 02-20 (failed, paid 02-23: within grace), 03-20 (refunded 10.00)
-    #      = 3 invoices, 1 failed, 1 within grace (100.0 %), received 30.00
+    #      D 02-15, 03-15 (disputed, EUR 3: open, so still in revenue); E 01-01, 02-01,
+    #      03-01, 04-01 (failed, unpaid) = 10 invoices, 2 failed, 0 within grace, 1 later
+    #      (0.0 %), 1 open dispute; gross 5 + 5 + 5 + 10 + 3 + 3 + 25 × 3 = 106.00 = net
+    # GBP: C 02-05, 03-05 (failed, unpaid) = 2 invoices, 1 failed, gross = net 3.00
+    # USD: B 01-20, 02-20 (failed, paid 02-23: within grace), 03-20 (refunded in full,
+    #      10.00) = 3 invoices, 1 failed, 1 within grace (100.0 %), gross 30.00, net 20.00
+    # columns: currency, invoices, failed, in grace, later, in grace %, partly refunded,
+    #   refunded in full, refunded, disputes open, won, lost, lost to disputes, gross, net
     assert rows(dash, "payments") == [
-        ["EUR", 10, 2, 0, 1, "0.0", 0, "0.00", 1, "3.00", "106.00"],
-        ["GBP", 2, 1, 0, 0, "0.0", 0, "0.00", 0, "0.00", "3.00"],
-        ["USD", 3, 1, 1, 0, "100.0", 1, "10.00", 0, "0.00", "30.00"],
+        ["EUR", 10, 2, 0, 1, "0.0", 0, 0, "0.00", 1, 0, 0, "0.00", "106.00", "106.00"],
+        ["GBP", 2, 1, 0, 0, "0.0", 0, 0, "0.00", 0, 0, 0, "0.00", "3.00", "3.00"],
+        ["USD", 3, 1, 1, 0, "100.0", 0, 1, "10.00", 0, 0, 0, "0.00", "30.00", "20.00"],
     ]
+    # in EUR: 106 + 3 × 1.20 + 20 × 0.90 = 127.60 net; gross 106 + 3.60 + 27 = 136.60
+    assert (dash.headline["revenue"], dash.headline["revenue_gross"]) == (12760, 13660)
 
 
 def test_funnel_and_attribution(dash: service.Dashboard) -> None:
@@ -136,11 +140,13 @@ def test_ad_blocker_notice(dash: service.Dashboard) -> None:
 
 
 def test_voting_turnout_and_results(dash: service.Dashboard) -> None:
-    # spring (open, closes 04-30): A voted; 1 of today's 2 patrons = 50.0 %
-    # winter (closed 02-28): A and B voted (3 votes); 2 of February's 5 patrons = 40.0 %
+    # voters ÷ today's active patrons (A only), for open and closed rounds alike; the
+    # scenario's votes predate payment_id (NULL), so they count
+    # spring (open, closes 04-30): A voted; 1 of 1 = 100.0 %
+    # winter (closed 02-28): A and B voted (3 votes); 2 of 1 = 200.0 % (B has left since)
     assert rows(dash, "voting") == [
-        ["Spring round", "2026-04-10", "2026-04-30", 1, 2, "50.0", 1],
-        ["Winter round", "2026-02-01", "2026-02-28", 2, 5, "40.0", 3],
+        ["Spring round", "2026-04-10", "2026-04-30", 1, 1, "100.0", 1],
+        ["Winter round", "2026-02-01", "2026-02-28", 2, 1, "200.0", 3],
     ]
     # spring: live count; winter: frozen counts (rounds newest first, topics by votes)
     assert rows(dash, "results") == [

@@ -64,9 +64,11 @@ def test_the_dashboard_shows_the_figures_and_their_definitions(
 ) -> None:
     scenario.build(db)
     html = staff.get(f"/staff/reports?{RANGE}").get_data(as_text=True)
-    assert '<dd id="figure-mrr">19.00 EUR</dd>' in html
-    assert '<dd id="figure-patrons">2</dd>' in html
-    assert '<dd id="figure-ltv">61.75 EUR</dd>' in html
+    assert '<dd id="figure-mrr">10.00 EUR</dd>' in html
+    assert '<dd id="figure-patrons">1</dd>' in html
+    assert '<dd id="figure-ltv">65.00 EUR</dd>' in html
+    assert '<dd id="figure-revenue">127.60 EUR</dd>' in html
+    assert '<dd id="figure-revenue-gross">136.60 EUR</dd>' in html
     assert "1 GBP = 1.2 EUR; 1 USD = 0.9 EUR" in html
     definitions = ("Monthly recurring revenue (MRR)", "Churn rate", "Lifetime value",
                    "Recovered within the grace period", "is attributed to an article")  # fmt: skip
@@ -113,7 +115,7 @@ def test_csv_patrons_cell_by_cell(staff: FlaskClient, db: Session) -> None:
         ["2026-01", "3", "2", "0", "0", "0.0"],
         ["2026-02", "5", "2", "0", "2", "0.0"],
         ["2026-03", "4", "0", "1", "0", "20.0"],
-        ["2026-04", "2", "0", "1", "0", "25.0"],
+        ["2026-04", "1", "0", "1", "0", "25.0"],
     ]  # fmt: skip
 
 
@@ -125,14 +127,17 @@ def test_csv_payments_and_mrr_cell_by_cell(staff: FlaskClient, db: Session) -> N
         ["2026-01", "39.00", "10.00", "0.00", "0.00"],
         ["2026-02", "45.60", "10.00", "3.00", "0.00"],
         ["2026-03", "47.00", "10.00", "0.00", "0.00"],
-        ["2026-04", "19.00", "10.00", "0.00", "0.00"],
+        ["2026-04", "10.00", "0.00", "0.00", "0.00"],
     ]  # fmt: skip
     rows = read_csv(staff.get(f"/staff/reports/payments.csv?{RANGE}"))
+    assert rows[0][-2:] == ["Received (gross)", "Revenue (net)"]
     assert rows[1:] == [
-        ["EUR", "10", "2", "0", "1", "0.0", "0", "0.00", "1", "3.00", "106.00"],
-        ["GBP", "2", "1", "0", "0", "0.0", "0", "0.00", "0", "0.00", "3.00"],
-        ["USD", "3", "1", "1", "0", "100.0", "1", "10.00", "0", "0.00", "30.00"],
-    ]
+        ["EUR", "10", "2", "0", "1", "0.0", "0", "0", "0.00", "1", "0", "0", "0.00", "106.00",
+         "106.00"],
+        ["GBP", "2", "1", "0", "0", "0.0", "0", "0", "0.00", "0", "0", "0", "0.00", "3.00", "3.00"],
+        ["USD", "3", "1", "1", "0", "100.0", "0", "1", "10.00", "0", "0", "0", "0.00", "30.00",
+         "20.00"],
+    ]  # fmt: skip
 
 
 def test_csv_articles_lists_every_article_with_formulas_neutralised(

@@ -7,16 +7,11 @@ expressions differing (a timestamp's month, a timestamp plus days): see `sql.Dia
 
 One module per job, all importable from here: revenue (the pledge history: MRR, patrons,
 churn), payments (invoices and payment health), funnel (counters, sign-ups and first
-payments, per prompt and per article), participation (voting rounds, corrections).
+payments, per prompt and per article), participation (corrections).
 """
 
 from patrons.reports.queries.funnel import article_funnel, conversions_by_prompt, counter_totals
-from patrons.reports.queries.participation import (
-    corrections_by_article,
-    corrections_totals,
-    round_results,
-    rounds_in_range,
-)
+from patrons.reports.queries.participation import corrections_by_article, corrections_totals
 from patrons.reports.queries.payments import invoices_by_month, noteworthy_payments
 from patrons.reports.queries.revenue import (
     active_pledges_now,
@@ -37,6 +32,4 @@ __all__ = [
     "monthly_deltas",
     "monthly_flows",
     "noteworthy_payments",
-    "round_results",
-    "rounds_in_range",
 ]

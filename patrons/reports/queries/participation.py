@@ -1,5 +1,6 @@
-"""Readers taking part: voting rounds with their voters, votes and results, and correction
-suggestions per article and status."""
+"""Readers taking part: correction suggestions per article and status. (A voting round's
+voters, votes, results and turnout have one definition, patrons/voting/participation.py,
+which the reports call.)"""
 
 from __future__ import annotations
 
@@ -7,42 +8,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from patrons.reports.queries.sql import run
-
-
-def rounds_in_range(db: Session, start: datetime, end: datetime, limit: int) -> Sequence[Any]:
-    """Rounds open at some time in [start, end), newest first, with voters and votes."""
-    sql = """
-    SELECT r.id AS id, r.title AS title, r.opens_at AS opens_at, r.closes_at AS closes_at,
-           r.frozen_at AS frozen_at,
-           (SELECT COUNT(DISTINCT v.user_id) FROM votes v WHERE v.round_id = r.id) AS voters,
-           (SELECT COUNT(*) FROM votes v WHERE v.round_id = r.id) AS votes
-    FROM rounds r
-    WHERE r.opens_at < :end AND r.closes_at >= :start
-    ORDER BY r.closes_at DESC, r.id DESC
-    LIMIT :limit
-    """
-    when = ("opens_at", "closes_at", "frozen_at")
-    return run(db, sql, timestamps=when, start=start, end=end, limit=limit)
-
-
-def round_results(db: Session, round_ids: Sequence[int]) -> Sequence[Any]:
-    """(round_id, topic_id, title, status, votes) for the rounds' topics, most votes first;
-    a closed round's frozen count when it has one."""
-    if not round_ids:
-        return []
-    sql = text("""
-    SELECT t.round_id AS round_id, t.id AS topic_id, t.title AS title, t.status AS status,
-           COALESCE(t.final_votes, COUNT(v.id)) AS votes
-    FROM topics t LEFT JOIN votes v ON v.topic_id = t.id
-    WHERE t.round_id IN :ids
-    GROUP BY t.round_id, t.id, t.title, t.status, t.final_votes
-    ORDER BY t.round_id, votes DESC, t.id
-    """).bindparams(bindparam("ids", expanding=True))
-    return db.execute(sql, {"ids": list(round_ids)}).all()
 
 
 def corrections_by_article(

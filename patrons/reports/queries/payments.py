@@ -9,8 +9,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from patrons.models.pledges import SETTLED_PAYMENT_STATUSES, PaymentStatus
 from patrons.models.reports import NOTEWORTHY_PAYMENT
 from patrons.reports.queries.sql import dialect, run
+
+# the states a paid invoice can move to, each counted in payment health
+AFTER_PAYMENT: tuple[str, ...] = (
+    PaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.REFUNDED,
+    PaymentStatus.DISPUTED,
+    PaymentStatus.DISPUTE_WON,
+    PaymentStatus.DISPUTE_LOST,
+)
 
 
 def invoices_by_month(
@@ -30,16 +40,34 @@ def invoices_by_month(
     return run(db, sql, start=start, end=end)
 
 
+def _sql_tuple(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+SETTLED_SQL = _sql_tuple(SETTLED_PAYMENT_STATUSES)
+# what a settled payment lost for good: refunds and lost disputes, never more than its
+# amount (Payment.net's arithmetic; patrons/reports/received.py has the definition)
+TAKEN_BACK_SQL = (
+    "CASE WHEN amount_refunded + amount_disputed > amount THEN amount "
+    "ELSE amount_refunded + amount_disputed END"
+)
+
+
 def noteworthy_payments(
     db: Session, start: datetime, end: datetime, grace_days: int
 ) -> Sequence[Any]:
     """Per currency, of the invoices dated in [start, end) that failed at least once, are
     unpaid, refunded or disputed (read through their partial index, as a plain paid invoice
-    needs no look): failed, recovered within the grace period or later, refunds, disputes,
-    and the amount still unpaid."""
+    needs no look): failed, recovered within the grace period or later; how many are in
+    each state after payment (partially refunded, refunded, disputed, dispute won or lost);
+    the amounts refunded and lost to disputes, what settled payments lost for good in all
+    (`taken_back`), and the amount not settled (unpaid)."""
     d = dialect(db)
     in_grace = d.plus_days("created_at", "grace")
     failed = "(failure_notified_attempt > 0 OR status = 'failed')"
+    states = ",\n".join(
+        f"SUM(CASE WHEN status = '{s}' THEN 1 ELSE 0 END) AS {s}" for s in AFTER_PAYMENT
+    )
     sql = f"""
     SELECT currency,
            SUM(CASE WHEN {failed} THEN 1 ELSE 0 END) AS failed,
@@ -47,11 +75,11 @@ def noteworthy_payments(
                     THEN 1 ELSE 0 END) AS recovered_in_grace,
            SUM(CASE WHEN {failed} AND paid_at IS NOT NULL AND paid_at > {in_grace}
                     THEN 1 ELSE 0 END) AS recovered_later,
-           SUM(CASE WHEN amount_refunded > 0 THEN 1 ELSE 0 END) AS refunds,
-           SUM(amount_refunded) AS refunded,
-           SUM(CASE WHEN status = 'disputed' THEN 1 ELSE 0 END) AS disputes,
-           SUM(CASE WHEN status = 'disputed' THEN amount ELSE 0 END) AS disputed,
-           SUM(CASE WHEN paid_at IS NULL THEN amount ELSE 0 END) AS unpaid
+           {states},
+           SUM(amount_refunded) AS amount_refunded,
+           SUM(amount_disputed) AS lost_to_disputes,
+           SUM(CASE WHEN status IN {SETTLED_SQL} THEN {TAKEN_BACK_SQL} ELSE 0 END) AS taken_back,
+           SUM(CASE WHEN status IN {SETTLED_SQL} THEN 0 ELSE amount END) AS unpaid
     FROM payments
     WHERE created_at >= :start AND created_at < :end AND ({NOTEWORTHY_PAYMENT})
     GROUP BY currency

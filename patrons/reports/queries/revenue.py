@@ -1,5 +1,10 @@
 """The pledge history's queries: how MRR and the patron count change month by month (or day
-by day, for the rollup), the new, cancelled and recovered patrons, and today's patrons."""
+by day, for the rollup), the new, cancelled and recovered patrons, and today's patrons.
+
+Today's patrons are entitlement.py's active patrons. The months' ends come from the status
+history (sql.py's COUNTED_SQL spans), which knows how statuses changed over time but not
+what became of each payment: a past month's count is the patrons whose pledge was active,
+trialing or past due within the grace period then."""
 
 from __future__ import annotations
 
@@ -7,8 +12,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from patrons.models import Pledge
+from patrons.pledges.entitlement import entitled
 from patrons.reports.queries.sql import COUNTED_SQL, ENDED_SQL, dialect, run
 
 
@@ -127,15 +135,19 @@ def monthly_flows(
 
 
 def active_pledges_now(db: Session, now: datetime, grace_days: int) -> Sequence[Any]:
-    """(currency, amount, patrons): today's active patrons by the entitlement rule, grouped
-    by pledge amount (the distribution; its sums are MRR and the patron count)."""
-    sql = """
-    SELECT p.currency AS currency, p.amount AS amount, COUNT(*) AS patrons
-    FROM pledges p
-    WHERE (p.status IN ('active', 'trialing')
-           OR (p.status = 'past_due' AND p.current_period_end >= :cutoff))
-      AND EXISTS (SELECT 1 FROM payments y WHERE y.pledge_id = p.id AND y.status = 'paid')
-    GROUP BY p.currency, p.amount
-    ORDER BY p.currency, p.amount
-    """
-    return run(db, sql, cutoff=now - timedelta(days=grace_days))
+    """(currency, amount, patrons): today's active patrons, by the one definition
+    (`entitlement.entitled`: the readers `entitlement.active_patron_ids` lists), grouped by
+    pledge amount (the distribution; its sums are MRR and the patron count). A reader has
+    one open pledge at most (uq_pledges_one_open_per_user), so the groups add up to the
+    active patrons."""
+    query = (
+        select(
+            Pledge.currency.label("currency"),
+            Pledge.amount.label("amount"),
+            func.count(func.distinct(Pledge.user_id)).label("patrons"),
+        )
+        .where(Pledge.user_id.is_not(None), entitled(now, grace_days))
+        .group_by(Pledge.currency, Pledge.amount)
+        .order_by(Pledge.currency, Pledge.amount)
+    )
+    return db.execute(query).all()

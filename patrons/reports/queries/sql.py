@@ -14,9 +14,10 @@ from sqlalchemy.sql.selectable import TextualSelect
 
 from patrons.core.db import UTCDateTime
 
-# A pledge's statuses in which its reader counts as a patron (past_due: only within the grace
-# period), and those that end it. Mirrors patrons/pledges/entitlement.py, which
-# tests/reports/test_rollup.py compares the SQL rule with.
+# For the month-by-month history only (queries/revenue.py, the rollup): a pledge's statuses
+# in which its reader counted as a patron then (past_due: only within the grace period), and
+# those that end it. Today's active patrons are never computed from these: they are
+# patrons/pledges/entitlement.py's (queries.active_pledges_now).
 COUNTED_SQL = "('active', 'trialing', 'past_due')"
 ENDED_SQL = "('canceled', 'unpaid', 'incomplete_expired')"
 
