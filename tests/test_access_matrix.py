@@ -139,6 +139,9 @@ EXPECTED: dict[str, dict[str, dict[str, Expect]]] = {
         "POST": staff_only(400),
     },  # no currency
     "staff.reports.member": {"GET": staff_only(200)},
+    # the Stripe events that failed to apply; a retry of an event that does not exist: 404
+    "staff.stripe_events.index": {"GET": staff_only(200)},
+    "staff.stripe_events.retry_event": {"POST": staff_only(404)},
     # offline Stripe only: 404 for staff too while no offline Stripe is configured
     "staff.simulate.index": {"GET": staff_only(404)},
     "staff.simulate.renewal": {"POST": staff_only(404)},

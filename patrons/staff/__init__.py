@@ -1,5 +1,6 @@
 """Staff pages: articles, corrections, site texts and members (views), voting rounds and
-proposals (voting), reports (reports) and the offline Stripe's simulations (simulate).
+proposals (voting), reports (reports), the Stripe events that failed to apply
+(stripe_events) and the offline Stripe's simulations (simulate).
 
 Every route is staff-only: the check sits on the parent blueprint (views.bp), whose
 before_request and after_request run for its children too.
@@ -7,9 +8,9 @@ before_request and after_request run for its children too.
 
 from flask import Flask
 
-from patrons.staff import reports, simulate, views, voting
+from patrons.staff import reports, simulate, stripe_events, views, voting
 
-for child in (voting.bp, reports.bp, simulate.bp):
+for child in (voting.bp, reports.bp, stripe_events.bp, simulate.bp):
     views.bp.register_blueprint(child)
 
 
