@@ -28,6 +28,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from patrons.core.db import lock_for_write_on_sqlite
+from patrons.core.money import money
 from patrons.models import Payment, Pledge
 from patrons.pledges import ledger, notices, records
 from patrons.pledges.gateway import Gateway
@@ -206,8 +207,8 @@ def _write_subscription(
             log.info("nothing to apply: no pledge mirrors subscription %s", subscription_id)
         return pledge
     lock_pledges(db, sub.id, sub.metadata.get("patrons_pledge"))
-    before = records.find_pledge(db, sub)
-    was = None if before is None else (before.status, before.amount, before.cancel_at_period_end)
+    found = records.find_pledge(db, sub)
+    before = {name: getattr(found, name) for name in _PLEDGE_FIELDS} if found else None
     try:
         pledge = records.apply_subscription(
             db, sub, now=ctx.now, source=ctx.source, event_id=ctx.event_id
@@ -216,19 +217,33 @@ def _write_subscription(
         raise Refused(str(exc)) from exc
     if pledge is None:
         raise NotYet(f"the customer {sub.customer_id} of subscription {sub.id} is unknown here")
-    now_is = (pledge.status, pledge.amount, pledge.cancel_at_period_end)
-    if was != now_is:
-        changes.append(f"Pledge {pledge.id} ({sub.id}): {_describe(was)} -> {_describe(now_is)}.")
+    changes.extend(_pledge_changes(pledge, before))
     if ctx.notify:
-        notices.queue_ended_mail(db, pledge, was[0] if was else None)
+        notices.queue_ended_mail(db, pledge, before["status"] if before else None)
     return pledge
 
 
-def _describe(state: tuple[str, int, bool] | None) -> str:
-    if state is None:
-        return "new"
-    status, amount, ending = state
-    return f"{status}, {amount}" + (", ends at period end" if ending else "")
+# Pledge fields whose change is worth a line in sync-stripe's report
+_PLEDGE_FIELDS = ("status", "amount", "currency", "cancel_at_period_end", "current_period_end")
+
+
+def _pledge_changes(pledge: Pledge, before: dict[str, object] | None) -> list[str]:
+    label = f"Pledge {pledge.id} ({pledge.stripe_subscription_id})"
+    if before is None:
+        return [f"Recorded {label[0].lower()}{label[1:]}: {pledge.status}, "
+                f"{money(pledge.amount, pledge.currency)} a month."]  # fmt: skip
+    return [
+        f"{label}: {name.replace('_', ' ')} {_describe(before[name])} -> "
+        f"{_describe(getattr(pledge, name))}."
+        for name in _PLEDGE_FIELDS
+        if before[name] != getattr(pledge, name)
+    ]
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return "none" if value is None else str(value)
 
 
 def _write_invoice(
@@ -239,9 +254,12 @@ def _write_invoice(
         db, pledge, invoice, now=ctx.now, source=ctx.source, event_id=ctx.event_id,
         mail=ctx.notify, grace_days=ctx.grace_days,
     )  # fmt: skip
-    if effect.changed:
-        changes.append(f"Payment {invoice.id} of pledge {pledge.id}: {was or 'new'} -> "
-                       f"{effect.payment.status}.")  # fmt: skip
+    payment = effect.payment
+    if was is None:
+        changes.append(f"Recorded payment {invoice.id} of pledge {pledge.id}: {payment.status}, "
+                       f"{money(payment.amount, payment.currency)}.")  # fmt: skip
+    elif was != payment.status:
+        changes.append(f"Payment {invoice.id} of pledge {pledge.id}: {was} -> {payment.status}.")
     return effect.payment
 
 

@@ -1,111 +1,108 @@
-"""Who is an active patron (docs/security.md threat 14): one function, checked against the
-documented table for every status, with the period ending in the future or the past, inside
-or beyond the grace period, with and without a paid invoice."""
+"""Who is an active patron (docs/security.md threat 14), in the one SQL definition
+(patrons/pledges/entitlement.py), checked against the documented table for every subscription
+status, every state of the latest payment, and a failed renewal inside or beyond the grace
+period counted from the first refused attempt (not from the period's end)."""
 
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from patrons.core import clock
 from patrons.models import Payment, Pledge
-from patrons.pledges.entitlement import GRACE_DAYS, is_active_patron, user_is_active_patron
+from patrons.pledges.entitlement import (
+    GRACE_DAYS,
+    active_patron_ids,
+    rights_payment_id,
+    rights_until,
+    user_is_active_patron,
+)
 from tests.factories import make_patron, make_user
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-STATUSES = (
-    "active",
-    "trialing",
-    "past_due",
-    "unpaid",
-    "incomplete",
-    "incomplete_expired",
-    "paused",
-    "canceled",
-)
-# where the current period ends, relative to now and to the grace period after it
-PERIODS = {
-    "future": timedelta(days=20),
-    "just ended": timedelta(seconds=-1),
-    "past, within grace": timedelta(days=-(GRACE_DAYS - 1)),
-    "past, at the end of grace": timedelta(days=-GRACE_DAYS),
-    "past, beyond grace": timedelta(days=-(GRACE_DAYS + 1)),
-    "unknown": None,
-}
+STATUSES = ("active", "trialing", "past_due", "unpaid", "incomplete", "incomplete_expired",
+            "paused", "canceled", "pending", "abandoned")  # fmt: skip
+PAYMENTS = ("paid", "partially_refunded", "refunded", "disputed", "dispute_won", "dispute_lost",
+            None)  # fmt: skip
+# days since the renewal was first refused (past_due only)
+FAILURES = {"just now": 0, "within grace": GRACE_DAYS - 1, "beyond grace": GRACE_DAYS + 1}
 
 
-def documented(status: str, period: str, paid: bool) -> bool:
-    """docs/security.md threat 14, written out: active/trialing yes; past_due until the period
-    end plus the grace days; everything else no; and nobody without a paid invoice."""
-    if not paid:
+def documented(status: str, payment: str | None, failure: str) -> bool:
+    """docs/security.md threat 14, written out: active/trialing, or past_due for GRACE_DAYS
+    after the first refused attempt; and the latest payment counts (paid, partly refunded,
+    dispute won); a full refund, an open or lost dispute, or no payment: no rights."""
+    if payment not in ("paid", "partially_refunded", "dispute_won"):
         return False
     if status in ("active", "trialing"):
         return True
-    if status == "past_due":
-        return period in ("future", "just ended", "past, within grace", "past, at the end of grace")
-    return False
+    return status == "past_due" and failure != "beyond grace"
 
 
-CASES = list(itertools.product(STATUSES, PERIODS, (True, False)))
+CASES = list(itertools.product(STATUSES, PAYMENTS, FAILURES))
 
 
-def test_threat_14_the_table_covers_every_status_period_and_payment() -> None:
-    assert len(STATUSES) == 8
-    assert len(CASES) == 8 * len(PERIODS) * 2
-
-
-@pytest.mark.parametrize(("status", "period", "paid"), CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize(("status", "payment", "failure"), CASES, ids=lambda v: str(v))
 def test_threat_14_entitlement_matches_the_documented_table(
-    status: str, period: str, paid: bool
+    db: Session, status: str, payment: str | None, failure: str
 ) -> None:
-    offset = PERIODS[period]
-    period_end = None if offset is None else NOW + offset
-    assert is_active_patron(status, paid, period_end, NOW) is documented(status, period, paid)
-
-
-@pytest.mark.parametrize("status", STATUSES)
-def test_threat_14_a_shorter_grace_ends_rights_sooner(status: str) -> None:
-    three_days_ago = NOW - timedelta(days=3)
-    expected = status in ("active", "trialing")
-    assert is_active_patron(status, True, three_days_ago, NOW, grace_days=2) is expected
-    assert is_active_patron(status, True, three_days_ago, NOW, grace_days=0) is expected
-    assert is_active_patron(status, True, NOW, NOW, grace_days=0) is (
-        status in ("active", "trialing", "past_due")
-    )
-
-
-def test_threat_14_the_database_answer_uses_the_same_rule(db: Session) -> None:
     now = clock.now()
-    active = make_patron(db, status="active")
-    unpaid_active = make_patron(db, status="active", paid=False)
-    lapsed = make_patron(db, status="past_due")
-    for pledge in db.query(Pledge).filter(Pledge.user_id == lapsed.id):
-        pledge.current_period_end = now - timedelta(days=GRACE_DAYS + 2)
-    in_grace = make_patron(db, status="past_due")
-    canceled = make_patron(db, status="canceled")
+    user = make_patron(db, status="active", paid=payment is not None)
+    db.execute(update(Pledge).where(Pledge.user_id == user.id).values(status=status))
+    if payment is not None:
+        db.execute(update(Payment).values(status=payment))
+    if status == "past_due":  # the renewal refused `failure` ago (the period ended long ago)
+        pledge_id = db.scalar(select(Pledge.id).where(Pledge.user_id == user.id))
+        db.execute(
+            update(Pledge).values(current_period_end=now - timedelta(days=40))
+        )  # fmt: skip
+        refused = now - timedelta(days=FAILURES[failure], hours=1)
+        db.add(Payment(pledge_id=pledge_id, stripe_invoice_id="in_renewal", amount=500,
+                       currency="EUR", status="failed", created_at=now,
+                       first_failed_at=refused))  # fmt: skip
+    db.commit()
+    expected = documented(status, payment, failure)
+    assert user_is_active_patron(db, user.id, now) is expected
+    ids = set(db.scalars(active_patron_ids(now)))
+    assert (user.id in ids) is expected  # the list the reports count is the same rule
+
+
+def test_the_latest_payment_decides_and_gives_the_votes_their_payment(db: Session) -> None:
+    """An old refunded payment does not matter once a later one is paid; a refund of the
+    latest one ends the rights even if an older one stands."""
+    now = clock.now()
+    user = make_patron(db)
+    pledge_id = db.scalar(select(Pledge.id).where(Pledge.user_id == user.id))
+    first = db.scalar(select(Payment.id))
+    db.add(Payment(pledge_id=pledge_id, stripe_invoice_id="in_second", amount=500, currency="EUR",
+                   status="paid", created_at=now, paid_at=now + timedelta(seconds=1)))  # fmt: skip
+    db.execute(update(Payment).where(Payment.id == first).values(status="refunded"))
+    db.commit()
+    second = db.scalar(select(Payment.id).where(Payment.stripe_invoice_id == "in_second"))
+    assert rights_payment_id(db, user.id, now) == second
+    db.execute(update(Payment).values(status="refunded"))
+    db.execute(update(Payment).where(Payment.id == first).values(status="paid"))
+    db.commit()
+    assert rights_payment_id(db, user.id, now) is None
+
+
+def test_threat_14_the_configured_grace_counts_from_the_first_refusal(db: Session) -> None:
+    """PLEDGE_GRACE_DAYS reaches the one function: refused 3 days ago is in a 7-day grace,
+    out of a 2-day one; and the rights end is what the pledge page and the mail say."""
+    user = make_patron(db, status="past_due", failed_at=clock.now() - timedelta(days=3))
+    now = clock.now()
+    assert user_is_active_patron(db, user.id, now, grace_days=7)
+    assert not user_is_active_patron(db, user.id, now, grace_days=2)
+    pledge = db.scalars(select(Pledge).where(Pledge.user_id == user.id)).one()
+    until = rights_until(db, pledge, 7)
+    assert until is not None and abs(until - (now + timedelta(days=4))) < timedelta(minutes=1)
+
+
+def test_a_reader_without_a_pledge_has_no_rights(db: Session) -> None:
     member = make_user(db)
-    refunded = make_patron(db, status="active")
-    for payment in db.query(Payment).join(Pledge).filter(Pledge.user_id == refunded.id):
-        payment.status = "refunded"  # a refunded first payment is no paid invoice
-    db.commit()
-    assert user_is_active_patron(db, active.id, now)
-    assert not user_is_active_patron(db, unpaid_active.id, now)
-    assert not user_is_active_patron(db, lapsed.id, now)
-    assert user_is_active_patron(db, in_grace.id, now)
-    assert not user_is_active_patron(db, canceled.id, now)
+    now = clock.now()
     assert not user_is_active_patron(db, member.id, now)
-    assert not user_is_active_patron(db, refunded.id, now)
-
-
-def test_threat_14_the_database_answer_takes_the_configured_grace(db: Session) -> None:
-    """PLEDGE_GRACE_DAYS reaches the one function: 3 days past due is in a 7-day grace,
-    out of a 2-day one."""
-    user = make_patron(db, status="past_due")
-    pledge = db.query(Pledge).filter_by(user_id=user.id).one()
-    pledge.current_period_end = clock.now() - timedelta(days=3)
-    db.commit()
-    assert user_is_active_patron(db, user.id, clock.now(), grace_days=7)
-    assert not user_is_active_patron(db, user.id, clock.now(), grace_days=2)
+    assert db.scalar(select(func.count()).select_from(active_patron_ids(now).subquery())) == 0

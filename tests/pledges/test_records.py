@@ -23,10 +23,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patrons.core import clock
-from patrons.models import BillingCustomer, OutboundEmail, Pledge, PledgeStatusChange
-from patrons.pledges import records
+from patrons.core.formatting import format_date
+from patrons.models import BillingCustomer, OutboundEmail, Payment, Pledge, PledgeStatusChange
+from patrons.pledges import applying, ledger, records
 from patrons.pledges.gateway import API_VERSION
-from patrons.pledges.stripe_objects import Charge, Invoice, Subscription
+from patrons.pledges.stripe_objects import Charge, Dispute, Invoice, Subscription
 from tests.factories import make_user
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stripe"
@@ -259,14 +260,14 @@ def test_mail_thanks_first_then_receipts_and_a_notice_per_failed_attempt(
     assert pledge is not None
 
     def apply(raw: dict[str, Any]) -> None:
-        effect = records.apply_invoice(db, pledge, Invoice.from_dict(raw), now=now)
-        records.send_invoice_mail(db, pledge, effect, now=now)
+        records.record_invoice(db, pledge, Invoice.from_dict(raw), now=now, source="webhook")
 
     first = load("pinned_invoice_paid")
     apply(first)
     apply(first)  # the same invoice again: no second thanks
     assert _kinds(db) == ["pledge_thanks"]
     failed = load("pinned_invoice_failed")  # attempt 2
+    records.set_status(db, pledge, "past_due", now=now, source="webhook")  # a renewal failed
     apply(failed)
     apply(failed)
     assert _kinds(db) == ["pledge_payment_failed", "pledge_thanks"]
@@ -291,9 +292,17 @@ def test_mail_thanks_first_then_receipts_and_a_notice_per_failed_attempt(
     assert notice is not None
     assert "http://patrons.test/pledge" in notice.text_body
     assert 'href="http://patrons.test/pledge"' in notice.html_body
+    # the rights last GRACE days from the first refused attempt (the invoice's finalisation)
+    first_failed = ts(failed["status_transitions"]["finalized_at"] or failed["created"])
+    assert format_date(first_failed + timedelta(days=7)) in notice.text_body
 
 
-def test_apply_charge_refunds_and_disputes(db: Session, ctx: None) -> None:
+def dispute(status: str, amount: int = 500, created: int = 1798400000) -> Dispute:
+    raw = load("pinned_dispute") | {"status": status, "amount": amount, "created": created}
+    return Dispute.from_dict(raw)
+
+
+def test_the_ledger_follows_refunds_and_disputes(db: Session, ctx: None) -> None:
     _reader(db)
     now = clock.now()
     pledge = records.apply_subscription(
@@ -303,19 +312,45 @@ def test_apply_charge_refunds_and_disputes(db: Session, ctx: None) -> None:
     payment = records.apply_invoice(
         db, pledge, Invoice.from_dict(load("pinned_invoice_paid")), now=now
     ).payment
-    partial = load("pinned_charge_refunded") | {"amount_refunded": 200, "refunded": False}
-    assert records.apply_charge(db, Charge.from_dict(partial)) is payment  # by PaymentIntent
-    assert (payment.status, payment.amount_refunded, payment.stripe_charge_id) == (
+    charge = load("pinned_charge_refunded")
+    partial = Charge.from_dict(charge | {"amount_refunded": 200, "refunded": False})
+    assert ledger.payment_of_charge(db, partial) is payment  # by PaymentIntent
+    ledger.apply_charge(payment, partial, [])
+    assert (payment.status, payment.amount_refunded, payment.net) == (
         "partially_refunded",
         200,
-        "ch_pinned500",
+        300,
     )
-    records.apply_charge(db, Charge.from_dict(load("pinned_charge_refunded")))
-    assert (payment.status, payment.amount_refunded) == ("refunded", 500)
-    dispute = Charge.from_dict({"id": "ch_pinned500"})
-    assert records.apply_charge(db, dispute, disputed=True) is payment
-    assert payment.status == "disputed" and payment.amount_refunded == 500
-    assert records.apply_charge(db, Charge.from_dict({"id": "ch_someone_else"})) is None
+    ledger.apply_charge(payment, partial, [dispute("needs_response")])
+    assert (payment.status, payment.dispute_amount, payment.net) == ("disputed", 500, 300)
+    ledger.apply_charge(payment, partial, [dispute("won")])
+    assert (payment.status, payment.net) == ("dispute_won", 300)
+    ledger.apply_charge(payment, partial, [dispute("under_review")])  # an older copy
+    assert payment.status == "dispute_won"  # a closed dispute never reopens
+    ledger.apply_charge(payment, Charge.from_dict(charge | {"amount_refunded": 100}), [])
+    assert payment.amount_refunded == 200  # refunds only grow
+    ledger.apply_charge(payment, partial, [dispute("lost", created=1798500000)])
+    assert (payment.status, payment.amount_disputed, payment.net) == ("dispute_lost", 500, 0)
+    assert ledger.payment_of_charge(db, Charge.from_dict({"id": "ch_someone_else"})) is None
+
+
+@pytest.mark.parametrize(
+    ("refunded", "dispute_status", "state"),
+    [
+        (0, None, "paid"),
+        (100, None, "partially_refunded"),
+        (500, None, "refunded"),
+        (0, "warning_needs_response", "disputed"),
+        (500, "needs_response", "disputed"),
+        (0, "won", "dispute_won"),
+        (100, "won", "dispute_won"),
+        (500, "won", "refunded"),
+        (0, "lost", "dispute_lost"),
+        (0, "warning_closed", "dispute_won"),
+    ],
+)
+def test_the_state_of_a_paid_payment(refunded: int, dispute_status: str | None, state: str) -> None:
+    assert ledger.settled_state(500, refunded, dispute_status) == state
 
 
 def test_a_canceled_subscription_ends_the_pledge(db: Session, ctx: None) -> None:
@@ -334,42 +369,50 @@ def test_a_canceled_subscription_ends_the_pledge(db: Session, ctx: None) -> None
     assert changes == ["active", "canceled"]
 
 
-class _InvoicePaymentsOnly:
-    """Stands in for the gateway at the pinned API version, where only the Invoice Payments
-    list links a PaymentIntent to its invoice (localstripe cannot answer that list)."""
+class _PinnedStripe:
+    """Stands in for the gateway at the pinned API version: the charge names no invoice, and
+    only the Invoice Payments list links its PaymentIntent to the invoice."""
 
-    def __init__(self, links: dict[str, str]) -> None:
-        self.links = links
+    def __init__(self) -> None:
         self.asked: list[str] = []
+
+    def retrieve_charge(self, charge_id: str) -> Charge | None:
+        return (
+            Charge.from_dict(load("pinned_charge_refunded"))
+            if charge_id == "ch_pinned500"
+            else None
+        )
+
+    def disputes_of_charge(self, charge_id: str) -> list[Dispute]:
+        return []
 
     def invoice_id_for_payment_intent(self, payment_intent_id: str) -> str | None:
         self.asked.append(payment_intent_id)
-        return self.links.get(payment_intent_id)
+        return "in_pinned500" if payment_intent_id == "pi_pinned500" else None
+
+    def retrieve_invoice(self, invoice_id: str) -> Invoice | None:
+        raw = {k: v for k, v in load("pinned_invoice_paid").items() if k != "payments"}
+        return Invoice.from_dict(raw) if invoice_id == raw["id"] else None
+
+    def retrieve_subscription(self, subscription_id: str) -> Subscription | None:
+        return Subscription.from_dict(load("pinned_subscription"))
+
+    def charge_for_payment_intent(self, payment_intent_id: str) -> str | None:
+        return None
 
 
-def test_threat_13_a_refund_is_matched_when_the_webhook_invoice_had_no_payments(
+def test_threat_13_a_refund_is_matched_when_neither_charge_nor_invoice_names_the_other(
     db: Session, ctx: None
 ) -> None:
-    """A webhook's invoice omits `payments` (includable only) and the charge names no
-    invoice: the refund still finds its payment, through the invoice's payments list."""
-    from patrons.pledges import webhooks
-    from patrons.pledges.stripe_objects import Event
-
+    """The invoice as Stripe sends it omits `payments` (includable only) and the charge names
+    no invoice: the refund still finds its payment, through the invoice's payments list."""
     _reader(db)
-    now = clock.now()
-    pledge = records.apply_subscription(
-        db, Subscription.from_dict(load("pinned_subscription")), now=now, source="webhook"
-    )
-    assert pledge is not None
-    as_sent = {k: v for k, v in load("pinned_invoice_paid").items() if k != "payments"}
-    payment = records.apply_invoice(db, pledge, Invoice.from_dict(as_sent), now=now).payment
-    assert payment.stripe_payment_intent_id is None  # nothing to match a charge by, yet
-    gw = _InvoicePaymentsOnly({"pi_pinned500": "in_pinned500"})
-    event = Event("evt_refund", "charge.refunded", now, False, load("pinned_charge_refunded"))
-    fetched = webhooks._fetch(gw, event)  # type: ignore[arg-type]
+    gw = _PinnedStripe()
+    remote = applying.fetch(gw, applying.Target("charge", "ch_pinned500"))  # type: ignore[arg-type]
     assert gw.asked == ["pi_pinned500"]
-    assert fetched.charge is not None and fetched.charge.invoice_id == "in_pinned500"
-    assert records.apply_charge(db, fetched.charge) is payment
+    applying.write(db, remote, applying.Context(clock.now(), "webhook"))
+    payment = db.scalar(select(Payment))
+    assert payment is not None and payment.stripe_invoice_id == "in_pinned500"
     assert (payment.status, payment.amount_refunded) == ("refunded", 500)
 
 
