@@ -1,12 +1,16 @@
-"""Leases, so that one request calls Stripe while the others wait for its answer, and `store`,
-which writes an answer again if it lost a race with the webhook.
+"""Leases, so that one request calls Stripe while the others answer "in progress" at once, and
+`store`, which writes an answer again if it lost a race with the webhook.
 
 A double click, two tabs or a retried request never make a second Stripe customer or
 subscription (docs/security.md, threat 12): the customer row and the pledge row are written
 before Stripe is called and their ids are the idempotency keys; and because localstripe
 ignores idempotency keys, the request that creates a customer or a subscription first takes a
-short lease on the row (a compare-and-set of one column, committed at once), so the others
-wait for its result instead of calling Stripe again.
+lease: a row of `stripe_call_leases` named after what it creates ("customer:12",
+"subscription:34"). Taking it is an INSERT, so the primary key decides who got it; a lease
+past its `expires_at` (its request died) is taken over by a conditional UPDATE. It is
+committed at once, before the call to Stripe, so no write lock is held across the call; it
+is deleted in the transaction that stores Stripe's answer. A request that finds the lease
+held does not wait: the page is told the pledge is being set up (202) and asks again.
 """
 
 from __future__ import annotations
@@ -14,79 +18,76 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from patrons.core import clock
-from patrons.pledges.errors import PledgeError
-from patrons.pledges.stripe_objects import GatewayError
+from patrons.models import StripeCallLease
 
-LEASE_SECONDS = 60  # a lease older than this was left by a request that died: take it over
-WAIT_SECONDS = 8.0  # how long a request waits for another one's Stripe call to finish
-WAIT_STEP = 0.1
+LEASE_SECONDS = 60  # longer than any Stripe call may take (STRIPE_TIMEOUT and its retries)
 STORE_ATTEMPTS = 3  # storing Stripe's answer races the webhook on unique keys: run it again
 
 _T = TypeVar("_T")
-Column = InstrumentedAttribute[Any]  # a string column of a model with an integer `id`
 
 
-def is_lease(value: str | None) -> bool:
-    return bool(value) and str(value).startswith("lease:")
+def customer_lease(row_id: int) -> str:
+    return f"customer:{row_id}"
 
 
-def held(value: str | None) -> bool:
-    """A lease some request holds right now (not one left by a request that died)."""
-    return is_lease(value) and not lease_expired(str(value), clock.now())
+def subscription_lease(pledge_id: int) -> str:
+    return f"subscription:{pledge_id}"
 
 
-def lease_expired(value: str, now: datetime) -> bool:
+def take_lease(db: Session, name: str) -> str | None:
+    """The lease's token if this request got it, else None (another request holds it).
+    Committed at once; the session's transaction must hold nothing else."""
+    db.commit()
+    token = secrets.token_hex(16)
+    now = clock.now()
+    expires = now + timedelta(seconds=LEASE_SECONDS)
+    db.add(StripeCallLease(name=name, token=token, expires_at=expires))
     try:
-        taken = int(value.split(":")[1])
-    except (IndexError, ValueError):
-        return True
-    return now.timestamp() - taken > LEASE_SECONDS
-
-
-def take_lease(db: Session, column: Column, row_id: int, current: str | None) -> str | None:
-    """Set the column to a new lease token if it still holds `current`; the token, or None
-    if another request got there first. Committed at once."""
-    model = column.class_
-    token = f"lease:{int(clock.now().timestamp())}:{secrets.token_hex(6)}"
-    condition = column.is_(None) if current is None else column == current
-    result = db.execute(update(model).where(model.id == row_id, condition).values({column: token}))
+        db.commit()
+        return token
+    except IntegrityError:
+        db.rollback()
+    result = db.execute(  # the holder died: take it over, unless another request just did
+        update(StripeCallLease)
+        .where(StripeCallLease.name == name, StripeCallLease.expires_at < now)
+        .values(token=token, expires_at=expires)
+    )
     db.commit()
     return token if cast("CursorResult[Any]", result).rowcount == 1 else None
 
 
-def end_lease(db: Session, column: Column, row_id: int, token: str, value: str | None) -> None:
-    """Replace the lease with `value` (not committed), if this request still holds it."""
-    model = column.class_
-    db.execute(update(model).where(model.id == row_id, column == token).values({column: value}))
+def release_lease(db: Session, name: str, token: str) -> None:
+    """Give the lease back (not committed: with the answer it was taken for)."""
+    db.execute(
+        delete(StripeCallLease).where(StripeCallLease.name == name, StripeCallLease.token == token)
+    )
+
+
+def lease_held(db: Session, name: str) -> bool:
+    """Whether a live request holds the lease now (a read; the caller ends the transaction)."""
+    expires = db.scalar(select(StripeCallLease.expires_at).where(StripeCallLease.name == name))
+    return expires is not None and expires >= clock.now()
 
 
 @contextmanager
-def lease_returned_on_refusal(
-    db: Session, column: Column, row_id: int, token: str, value: str | None
-) -> Iterator[None]:
-    """If the block is refused (GatewayError, PledgeError), put `value` back in place of the
-    lease and commit, so that a second try may start at once; then let the refusal go on."""
+def released_on_failure(db: Session, name: str, token: str) -> Iterator[None]:
+    """If the block fails (Stripe refused, or did not answer), give the lease back at once,
+    so that a second try may start; then let the failure go on."""
     try:
         yield
-    except (GatewayError, PledgeError):
-        end_lease(db, column, row_id, token, value)
+    except BaseException:
+        db.rollback()
+        release_lease(db, name, token)
         db.commit()
         raise
-
-
-def read_committed(db: Session, column: Column, row_id: int) -> str | None:
-    """The column's value now; the read transaction is ended before anything else happens."""
-    value = db.scalar(select(column).where(column.class_.id == row_id))
-    db.commit()
-    return cast("str | None", value)
 
 
 def store(db: Session, write: Callable[[Session], _T]) -> _T:

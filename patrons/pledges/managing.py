@@ -192,9 +192,9 @@ def _write_card_update(
     stored.updated_at = clock.now()
     if retry.subscription is not None:
         records.apply_answer(session, retry.subscription, None)
-        for invoice in retry.invoices:
-            effect = records.apply_invoice(session, stored, invoice, now=clock.now())
-            records.send_invoice_mail(session, stored, effect, now=clock.now())
+        for invoice in retry.invoices:  # the page reports a refusal: no failure mail
+            records.record_invoice(session, stored, invoice, now=clock.now(), source="reader",
+                                   failure_mail=False)  # fmt: skip
     return stored
 
 

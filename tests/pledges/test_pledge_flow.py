@@ -23,7 +23,15 @@ from sqlalchemy.orm import Session
 
 from patrons import create_app
 from patrons.core import clock, extensions
-from patrons.models import BillingCustomer, OutboundEmail, Payment, Pledge, PledgeStatusChange, User
+from patrons.models import (
+    BillingCustomer,
+    OutboundEmail,
+    Payment,
+    Pledge,
+    PledgeStatusChange,
+    StripeCallLease,
+    User,
+)
 from patrons.pledges import records
 from patrons.pledges.billing import gateway
 from tests.conftest import csrf_token, empty_tables, login, make_settings
@@ -191,14 +199,19 @@ def test_a_card_declined_on_the_first_charge_leaves_nothing_that_blocks_a_retry(
         "ok": False,
         "message": "Your card was declined, so nothing was charged. Try another card.",
     }
+    # kept, to be finished with another card (tests/pledges/test_failed_start.py) ...
     (failed,) = pledges_of(db, reader.user)
-    assert failed.status in ("canceled", "abandoned") and failed.ended_at is not None
+    assert failed.status == "incomplete"
     assert db.scalar(select(Payment.status).where(Payment.pledge_id == failed.id)) != "paid"
 
+    # ... or, as here, the card form's next try starts over: that one is canceled at Stripe
     response = reader.pledge(amount=1000, number=GOOD)
     assert response.get_json()["status"] == "active"
     first, second = pledges_of(db, reader.user)
-    assert first.id == failed.id and (second.status, second.amount) == ("active", 1000)
+    assert first.id == failed.id and (first.status, second.status) == ("abandoned", "active")
+    assert first.ended_at is not None and second.amount == 1000
+    old_sub = reader.stripe.v1.subscriptions.retrieve(first.stripe_subscription_id)
+    assert old_sub.status in ("canceled", "incomplete_expired")
 
 
 def test_3d_secure_requires_action_then_the_payment_is_confirmed(
@@ -325,8 +338,16 @@ def test_threat_12_ten_concurrent_starts_make_one_customer_and_one_pledge(
     for thread in threads:
         thread.join(30)
     statuses = sorted(a.status_code for a in answers)
-    assert set(statuses) <= {200, 409}, [a.get_json() for a in answers]
+    # 202: another tab is creating the customer right now, the page asks again (no waiting)
+    assert set(statuses) <= {200, 202, 409}, [a.get_json() for a in answers]
     assert 200 in statuses
+    for answer in answers:
+        if answer.status_code == 202:
+            assert answer.get_json() == {
+                "ok": True,
+                "status": "processing",
+                "message": "Your pledge is being set up. One moment…",
+            }
     assert len(stripe_customers(localstripe)) == 1
     assert db.scalar(select(func.count()).select_from(BillingCustomer)) == 1
     (pledge,) = pledges_of(db, user)
@@ -374,11 +395,20 @@ def test_concurrent_subscribes_make_one_subscription(
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert all(a.status_code in (200, 409) for a in answers), [a.get_json() for a in answers]
+    # one tab creates the subscription; the others are told at once that it is in progress
+    # (202, nobody sleeps), and their pages then ask /pledge/refresh, which gives the result
+    assert all(a.status_code in (200, 202) for a in answers), [a.get_json() for a in answers]
+    assert [a.get_json()["status"] for a in answers].count("active") >= 1
+    for tab, answer in zip(tabs, answers, strict=True):
+        if answer.status_code == 202:
+            assert answer.get_json() == {"ok": True, "status": "processing"}
+            assert tab.post("/pledge/refresh").get_json()["status"] == "active"
     subs = first.stripe.v1.subscriptions.list(params={"status": "all"}).data
     assert len(subs) == 1
     (pledge,) = pledges_of(db, user)
     assert pledge.status == "active" and pledge.stripe_subscription_id == subs[0].id
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(StripeCallLease)) == 0  # all given back
 
 
 # -- managing the pledge ------------------------------------------------------------------------
@@ -581,7 +611,7 @@ def test_simulated_renewals_and_a_failed_one_show_on_the_pledge_page(
     assert pledge.status == "past_due"
     page = reader.client.get("/pledge").get_data(as_text=True)
     assert "Your last payment did not go through" in page
-    assert "Please update your card below." in page
+    assert "update your card below</a>." in page
     assert "the next attempt to collect it will use the new card" in page
     assert (
         staff.post("/staff/simulate/failed-renewal/999999", data={"csrf_token": token}).status_code

@@ -1,5 +1,5 @@
-// The support page's amount chooser and card form, the pledge page's card update, and the
-// receipt's print button. Configuration comes from data- attributes; no inline scripts.
+// The support page's amount chooser and card form (and finishing an unfinished pledge), the
+// pledge page's card update, and the receipt's print button. Configuration comes from data- attributes; no inline scripts.
 // Card details go from Stripe.js (or, offline, localstripe's fake of it) straight to Stripe;
 // this script only passes the SetupIntent's id back to the server.
 (function () {
@@ -125,6 +125,22 @@
     }, function () { return { ok: false }; });
   }
 
+  function pause(ms) {
+    return new Promise(function (resolve) { window.setTimeout(resolve, ms); });
+  }
+
+  // Another request of this reader is calling Stripe for the pledge: the server answers 202
+  // {"status": "processing"} at once, and the page asks again (up to about 20 s).
+  async function untilDone(first, again) {
+    var answer = await first();
+    for (var tries = 0; answer.ok && answer.status === "processing" && tries < 40; tries++) {
+      await pause(500);
+      answer = await again();
+    }
+    if (answer.ok && answer.status === "processing") return { ok: false };
+    return answer;
+  }
+
   function newAttempt() {
     var bytes = new Uint8Array(12);
     window.crypto.getRandomValues(bytes);
@@ -178,27 +194,58 @@
       throw new Error([result.error.message, hint].filter(Boolean).join(" "));
     }
 
+    function refreshed() {
+      return post(form.getAttribute("data-refresh-url"), csrf, {});
+    }
+
+    // The server's part is done: authenticate the payment if the bank asks, then go on.
+    async function settle(done) {
+      done = await untilDone(function () { return done; }, refreshed);
+      while (done.ok && done.status === "requires_action") {
+        working(form.getAttribute("data-authenticating"));
+        var paid = await stripe.confirmCardPayment(done.client_secret);
+        done = await untilDone(refreshed, refreshed);
+        if (paid.error && done.ok && done.status === "requires_action") throw new Error(paid.error.message);
+      }
+      if (!done.ok) throw new Error(done.message);
+      return done.redirect;
+    }
+
     async function pledge() {
       var choice = {
         currency: chosen(form).currency,
         amount: (form.querySelector("input[name=amount]:checked") || {}).value || "",
         other_amount: (form.querySelector("[data-other-amount]") || {}).value || ""
       };
-      var started = await post(form.getAttribute("data-start-url"), csrf, Object.assign(
-        { attempt: form.getAttribute("data-attempt") }, choice));
+      function start() {
+        return post(form.getAttribute("data-start-url"), csrf, Object.assign(
+          { attempt: form.getAttribute("data-attempt") }, choice));
+      }
+      var started = await untilDone(start, start);
       if (!started.ok) throw new Error(started.message);
       var intent = await confirmCard(started.client_secret);
       // the amount goes along again: the server refuses it if another window changed it
-      var done = await post(form.getAttribute("data-subscribe-url"), csrf,
-                            Object.assign({ setup_intent: intent.id }, choice));
-      while (done.ok && done.status === "requires_action") {
-        working(form.getAttribute("data-authenticating"));
-        var paid = await stripe.confirmCardPayment(done.client_secret);
-        done = await post(form.getAttribute("data-refresh-url"), csrf, {});
-        if (paid.error && done.ok && done.status === "requires_action") throw new Error(paid.error.message);
+      return settle(await post(form.getAttribute("data-subscribe-url"), csrf,
+                               Object.assign({ setup_intent: intent.id }, choice)));
+    }
+
+    // An unfinished pledge: the bank's confirmation again, or another card for the first
+    // payment (the card field shows when the server says one is needed).
+    async function finish() {
+      var answer = await post(form.getAttribute("data-finish-url"), csrf, {
+        attempt: form.getAttribute("data-attempt")
+      });
+      if (answer.ok && answer.status === "needs_card") {
+        var box = form.querySelector("[data-card-box]");
+        if (box && box.hidden) {
+          box.hidden = false;
+          button.textContent = form.getAttribute("data-card-button") || button.textContent;
+          throw new Error(form.getAttribute("data-need-card"));
+        }
+        var intent = await confirmCard(answer.client_secret);
+        answer = await post(form.getAttribute("data-finish-card-url"), csrf, { setup_intent: intent.id });
       }
-      if (!done.ok) throw new Error(done.message);
-      return done.redirect;
+      return settle(answer);
     }
 
     async function updateCard() {
@@ -217,7 +264,8 @@
       if (button.disabled) return;  // one try at a time: a double click sends nothing more
       button.disabled = true;
       working(form.getAttribute("data-working"));
-      var run = form.getAttribute("data-card") === "start" ? pledge : updateCard;
+      var runs = { start: pledge, finish: finish, update: updateCard };
+      var run = runs[form.getAttribute("data-card")] || updateCard;
       run().then(function (next) {
         window.location.assign(next);
       }, function (error) {
