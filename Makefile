@@ -25,19 +25,27 @@ seed: migrate
 
 # Without STRIPE_SECRET_KEY in the environment, `make run` starts the offline Stripe
 # (localstripe through patrons/fakestripe, loopback only, state in instance/) beside the server
-# and points the app at it; with real keys set, it starts only the server.
+# and points the app at it; with real keys set, it starts no emulator. Either way it starts
+# `flask stripe-worker` beside the server: it applies the stored webhook events the server's
+# own background thread did not (log: instance/stripe-worker.log).
 STRIPE_PORT ?= 8420
 OFFLINE_STRIPE := STRIPE_SECRET_KEY=sk_test_offline STRIPE_PUBLISHABLE_KEY=pk_test_offline \
 	STRIPE_WEBHOOK_SECRET=whsec_offline STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_PORT)
 
 run: seed
 	@echo "Serving http://127.0.0.1:$(PORT) (staff: staff@example.org / demo-staff-password)"
-	@if [ -n "$$STRIPE_SECRET_KEY" ]; then exec $(FLASK) run --host 127.0.0.1 --port $(PORT); fi; \
-	mkdir -p instance; \
+	@mkdir -p instance; \
+	if [ -n "$$STRIPE_SECRET_KEY" ]; then \
+		$(FLASK) stripe-worker > instance/stripe-worker.log 2>&1 & worker=$$!; \
+		trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+		$(FLASK) run --host 127.0.0.1 --port $(PORT); exit; \
+	fi; \
 	$(BIN)/python -m patrons.fakestripe --port $(STRIPE_PORT) \
 		--persist instance/localstripe.pickle --webhook-secret whsec_offline \
 		--webhook-url http://127.0.0.1:$(PORT)/stripe/webhook > instance/fakestripe.log 2>&1 & \
-	fake=$$!; trap 'kill $$fake 2>/dev/null' EXIT INT TERM; \
+	fake=$$!; \
+	$(OFFLINE_STRIPE) $(FLASK) stripe-worker > instance/stripe-worker.log 2>&1 & worker=$$!; \
+	trap 'kill $$fake $$worker 2>/dev/null' EXIT INT TERM; \
 	echo "Offline Stripe at http://127.0.0.1:$(STRIPE_PORT) (log: instance/fakestripe.log)"; \
 	$(OFFLINE_STRIPE) $(FLASK) run --host 127.0.0.1 --port $(PORT)
 

@@ -10,8 +10,7 @@ offline) alike, and hides where the two differ (README, "Pledges and Stripe"):
 The rest of the app sees only the plain values of stripe_objects.py, built from plain dicts,
 so webhook payloads and API responses go through the same readers. Every error Stripe raises
 leaves this module as a GatewayError (`stripe_errors`): Unreachable when Stripe did not answer
-within `timeout` (connect: at most 3 s) after `network_retries` retries (the SDK retries a POST
-with an idempotency key), so a call waits at most about (retries + 1) x (3 s + timeout) + 1 s.
+within `timeout`, retries included (the SDK retries a POST with an idempotency key).
 Webhooks are read by signature.py.
 """
 
@@ -110,18 +109,19 @@ class Gateway(PaymentReads, OfflineSimulations):
         timeout: float = 10.0,
         network_retries: int | None = None,
     ) -> None:
-        """`timeout`: seconds to wait for an answer (and at most 3 to connect);
-        `network_retries`: by default 1 with real Stripe, 0 offline."""
+        """`timeout`: seconds one call may take, retries included (each attempt gets an equal
+        share, half of it at most to connect); `network_retries`: 1 online, 0 offline."""
         self.offline = api_base is not None
         self.livemode = livemode
         self.webhook_secret = webhook_secret
         if network_retries is None:
             network_retries = 0 if self.offline else 1
+        share = timeout / (network_retries + 1)
         self.client = stripe.StripeClient(
             secret_key,
             stripe_version=API_VERSION,
             base_addresses={"api": api_base} if api_base else {},
-            http_client=stripe.RequestsClient(timeout=(min(3.0, timeout), timeout)),
+            http_client=stripe.RequestsClient(timeout=(min(3.0, share / 2), share)),
             max_network_retries=network_retries,
         )
 
