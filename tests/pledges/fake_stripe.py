@@ -268,6 +268,7 @@ class FakeStripe:
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         self._emit("charge.refunded", charge)
+        self._emit("charge.refund.updated", refund)  # its object is the refund: its charge
 
     def open_dispute(self, invoice_id: str) -> str:
         charge = self.charge_of(invoice_id)
@@ -280,12 +281,15 @@ class FakeStripe:
         self.disputes[dispute["id"]] = dispute
         charge["disputed"] = True
         self._emit("charge.dispute.created", dispute)
+        self._emit("charge.dispute.funds_withdrawn", dispute)
         return str(dispute["id"])
 
     def close_dispute(self, dispute_id: str, *, won: bool) -> None:
         dispute = self.disputes[dispute_id]
         dispute["status"] = "won" if won else "lost"
         self._emit("charge.dispute.closed", dispute)
+        if won:
+            self._emit("charge.dispute.funds_reinstated", dispute)
 
     # -- the gateway's reads -------------------------------------------------------------------
 
@@ -294,7 +298,8 @@ class FakeStripe:
         return Subscription.from_dict(copy.deepcopy(found)) if found else None
 
     def list_subscriptions(self) -> Iterator[Subscription]:
-        for sub in list(self.subscriptions.values()):
+        """Every subscription, ended ones too, newest first (Stripe's order)."""
+        for sub in reversed(list(self.subscriptions.values())):
             yield Subscription.from_dict(copy.deepcopy(sub))
 
     def retrieve_invoice(self, invoice_id: str) -> Invoice | None:
@@ -302,9 +307,10 @@ class FakeStripe:
         return Invoice.from_dict(copy.deepcopy(found)) if found else None
 
     def list_invoices(self, subscription_id: str) -> list[Invoice]:
+        """The subscription's invoices, newest first (Stripe's order)."""
         return [
             Invoice.from_dict(copy.deepcopy(inv))
-            for inv in self.invoices.values()
+            for inv in reversed(list(self.invoices.values()))
             if inv["parent"]["subscription_details"]["subscription"] == subscription_id
         ]
 
