@@ -79,6 +79,9 @@ EXPECTED: dict[str, dict[str, dict[str, Expect]]] = {
             "change_amount",
             "cancel",
             "resume",
+            "finish",
+            "finish_card",
+            "start_over",
         )
     },
     "articles.privacy": {"GET": same(200)},

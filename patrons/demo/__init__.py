@@ -53,8 +53,11 @@ def seed(db: Session) -> str:
         if db.scalar(select(Topic).where(Topic.title == title)) is None:
             db.add(Topic(title=title, description=description, status="in_round", round=demo_round))
             created.append(f"topic “{title}”")
-    voting_demo.seed(db, now, created)  # a closed round with covered topics, a proposal
+    db.flush()
     reports_demo.seed(db, now, created)  # a year of patrons, payments and counters
+    # then what the patrons did: a closed round with its votes and covered topics, votes in
+    # the open round, a proposal
+    voting_demo.seed(db, now, created, demo_round)
     if not created:
         return "Demo data already loaded; nothing to do."
     return "Created:\n  " + "\n  ".join(created)

@@ -1,5 +1,6 @@
 """The reports' share of the demo data: a year of patrons in four currencies joining,
-failing and recovering, cancelling; their invoices (some refunded, one disputed); a few
+failing and recovering, cancelling; their invoices (a few refunded in full or in part,
+disputed, disputes won and lost); a few
 unpaid members; attribution to the demo articles; and the articles' daily counters.
 
 Deterministic (a seeded random generator) and made once: running it again changes nothing.
@@ -92,10 +93,29 @@ class _Maker:
             paid_at=paid_at,
             failure_notified_attempt=1 if failed else 0,
         )
-        if paid_at and self.rng.random() < 0.02:
-            payment.status, payment.amount_refunded = "refunded", pledge.amount
+        if paid_at:
+            self.after_payment(payment, self.rng.random())
         self.db.add(payment)
         return payment
+
+    @staticmethod
+    def after_payment(payment: Payment, draw: float) -> None:
+        """What becomes of a few paid invoices: refunded in full or in part, disputed (still
+        open, won or lost), each with the amounts the ledger keeps."""
+        amount = payment.amount
+        if draw < 0.02:
+            payment.status, payment.amount_refunded = "refunded", amount
+        elif draw < 0.035:
+            payment.status, payment.amount_refunded = "partially_refunded", amount // 2
+        elif draw < 0.045:
+            payment.status, payment.dispute_status = "dispute_lost", "lost"
+            payment.dispute_amount = payment.amount_disputed = amount
+        elif draw < 0.055:
+            payment.status, payment.dispute_status = "dispute_won", "won"
+            payment.dispute_amount = amount
+        elif draw < 0.06:
+            payment.status, payment.dispute_status = "disputed", "needs_response"
+            payment.dispute_amount = amount
 
     def patron(self, n: int) -> None:
         joined = self.now - timedelta(days=self.rng.uniform(5, 360))
