@@ -41,7 +41,8 @@ from patrons.pledges.stripe_objects import Event, GatewayError, as_dict, object_
 
 log = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 120  # longer than any apply (Stripe calls are bounded by STRIPE_TIMEOUT)
+CLAIM_SECONDS = 300  # longer than a batch takes (Stripe calls are bounded by STRIPE_TIMEOUT)
+CLAIM_BATCH = 5  # events claimed at a time: at most a few Stripe reads each
 MAX_ATTEMPTS = 12  # 5 s, 10 s, 20 s ... capped at an hour: about nine hours in all
 _APPLIER = "patrons.pledges.applier"
 
@@ -88,16 +89,25 @@ def _due(now: datetime) -> Any:
     )
 
 
-def claim(db: Session, now: datetime, *, limit: int = 20, ids: Iterable[str] = ()) -> list[str]:
-    """Claim up to `limit` due events (only these `ids`, if given) and commit the claim."""
+def claim(db: Session, now: datetime, *, limit: int = 10, ids: Iterable[str] = ()) -> list[str]:
+    """Claim up to `limit` due events (only these `ids`, if given) and commit the claim.
+
+    Two steps in one transaction: pick the ids (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
+    another claimer takes the next ones instead of waiting), then claim exactly those, still
+    only where no live claim exists (on SQLite the UPDATE takes the write lock, and its own
+    condition decides)."""
     wanted = select(StripeEvent.id).where(_due(now))
     wanted = wanted.where(StripeEvent.id.in_(list(ids))) if ids else wanted
     wanted = wanted.order_by(StripeEvent.received_at, StripeEvent.id).limit(limit)
     if db.get_bind().dialect.name == "postgresql":
         wanted = wanted.with_for_update(skip_locked=True)
+    picked = list(db.scalars(wanted))
+    if not picked:
+        db.commit()
+        return []
     claimed = db.execute(
         update(StripeEvent)
-        .where(StripeEvent.id.in_(wanted.scalar_subquery()), _due(now))
+        .where(StripeEvent.id.in_(picked), _due(now))
         .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
                 attempts=StripeEvent.attempts + 1)
         .returning(StripeEvent.id)
@@ -179,12 +189,19 @@ def _later(db: Session, event_id: str, reason: str) -> str:
 
 def apply_due(db: Session, gw: Gateway, *, grace_days: int, limit: int = 100,
               ids: Iterable[str] = ()) -> dict[str, int]:  # fmt: skip
-    """Claim and apply what is due (only `ids`, if given); how many ended in each state."""
+    """Claim and apply what is due (only `ids`, if given), a few at a time so that a claim
+    never outlives the work on it; how many ended in each state."""
     counts: dict[str, int] = {}
-    for event_id in claim(db, clock.now(), limit=limit, ids=ids):
-        state = apply_claimed(db, gw, event_id, grace_days=grace_days)
-        counts[state] = counts.get(state, 0) + 1
-    mail.send_soon(db)
+    done = 0
+    while done < limit:
+        batch = claim(db, clock.now(), limit=min(CLAIM_BATCH, limit - done), ids=ids)
+        if not batch:
+            break
+        for event_id in batch:
+            state = apply_claimed(db, gw, event_id, grace_days=grace_days)
+            counts[state] = counts.get(state, 0) + 1
+        done += len(batch)
+        mail.send_soon(db)
     return counts
 
 
@@ -202,8 +219,12 @@ def retry(db: Session, event_id: str) -> bool:
 
 
 def apply_soon(app: Flask, event_id: str) -> None:
-    """Apply the event just stored, off the request (inline when STRIPE_EVENTS_INLINE)."""
+    """Apply the event just stored, off the request (inline when STRIPE_EVENTS_INLINE; not at
+    all when STRIPE_EVENTS_BACKGROUND is False, e.g. to measure the acknowledgement alone:
+    the worker applies it then)."""
     try:
+        if not app.config.get("STRIPE_EVENTS_BACKGROUND", True):
+            return
         if app.config.get("STRIPE_EVENTS_INLINE", app.testing):
             _apply_ids(app, [event_id])
         else:
