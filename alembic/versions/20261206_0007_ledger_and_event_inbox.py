@@ -1,4 +1,5 @@
-"""pledges: the ledger (payment amounts, disputes, history), the webhook's inbox, leases
+"""pledges: the ledger (payment amounts, disputes, history), the webhook's inbox, leases;
+votes: the payment behind each vote, a closed round's voters and eligible patrons
 
 Revision ID: 0007
 Revises: 0006
@@ -92,9 +93,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_stripe_call_leases")),
     )
     _add_payment_id_to_votes()
+    op.add_column("rounds", sa.Column("final_voters", sa.Integer(), nullable=True))
+    op.add_column("rounds", sa.Column("final_eligible", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("rounds", schema=None) as batch_op:
+        batch_op.drop_column("final_eligible")
+        batch_op.drop_column("final_voters")
     op.drop_index(op.f("ix_votes_payment_id"), table_name="votes")
     with op.batch_alter_table("votes", schema=None) as batch_op:
         batch_op.drop_constraint("fk_votes_payment_id_payments", type_="foreignkey")

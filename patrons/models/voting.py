@@ -51,6 +51,9 @@ class Round(Base):
     live_counts: Mapped[bool] = mapped_column(default=False, server_default="0")
     # set on the first read after closing, with each topic's `final_votes`
     frozen_at: Mapped[datetime | None]
+    # frozen with the results: voters, and active patrons then (the turnout of a closed round)
+    final_voters: Mapped[int | None]
+    final_eligible: Mapped[int | None]
 
     topics: Mapped[list[Topic]] = relationship(back_populates="round", order_by="Topic.id")
 

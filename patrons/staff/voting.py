@@ -122,7 +122,7 @@ def _naive(found: Round) -> Any:
 
 def _round_page(found: Round | None, **forms: Any) -> str:
     now = clock.now()
-    counts = service.results(db, found, now) if found else {}
+    counts = service.results(db, found, now, _grace()) if found else {}
     if request.method == "GET":
         db.commit()  # the first read after a close freezes the results; a refused POST: nothing
     return render_template(
@@ -173,7 +173,7 @@ def close_round(round_id: int) -> ResponseReturnValue:
 @bp.get("/voting/rounds/<int:round_id>/results.csv")
 def round_csv(round_id: int) -> ResponseReturnValue:
     found = _round(round_id)
-    body = to_csv(service.results_table(db, found, clock.now()))
+    body = to_csv(service.results_table(db, found, clock.now(), _grace()))
     db.commit()
     filename = f"round-{found.id}-results.csv"
     return Response(body, mimetype="text/csv", headers={

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from patrons.models import Article, Payment, Pledge, Round, Topic, TopicArticle, User, Vote
 from patrons.models.pledges import COUNTING_PAYMENT_STATUSES
-from patrons.pledges.entitlement import rights_payment_id
+from patrons.pledges.entitlement import GRACE_DAYS, rights_payment_id
 from patrons.voting.participation import results
 
 DEMO_VOTERS = "%@demo.example.org"  # the demo patrons' addresses (patrons/reports/demo.py)
@@ -77,7 +77,7 @@ def seed(db: Session, now: datetime, created: list[str], open_round: Round | Non
             db.add(topic)
         db.flush()
         _past_votes(db, past)
-        results(db, past, past.closes_at)  # frozen as the first read after the close would
+        results(db, past, past.closes_at, GRACE_DAYS)  # frozen as the first read after the close
         created.append(f"closed round “{past.title}” with covered topics and its votes")
     if open_round is not None and open_round.id is not None:
         _open_votes(db, open_round, now, created)

@@ -54,10 +54,10 @@ class PastRounds:
     results: dict[int, dict[int, int]]  # per round: votes per topic
 
 
-def past_rounds(db: Session, now: datetime) -> PastRounds:
+def past_rounds(db: Session, now: datetime, grace_days: int) -> PastRounds:
     """The closed rounds with their results (the first read after a close freezes them)."""
     rounds = closed_rounds(db, now)
-    return PastRounds(rounds, {r.id: results(db, r, now) for r in rounds})
+    return PastRounds(rounds, {r.id: results(db, r, now, grace_days) for r in rounds})
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class RoundResults:
     topics: list[Topic]  # the listed ones, most votes first
 
 
-def round_results(db: Session, found: Round, now: datetime) -> RoundResults:
+def round_results(db: Session, found: Round, now: datetime, grace_days: int) -> RoundResults:
     """A closed round's results (the first read after the close freezes them)."""
-    counts = results(db, found, now)
+    counts = results(db, found, now, grace_days)
     return RoundResults(counts, listed_topics(found, counts))

@@ -13,10 +13,11 @@ the mail to the voters of a covered topic.
   and read from there, so later changes leave a closed round's results as they were.
 - A **voter**: a reader with at least one counted vote in the round.
 - An **active patron**: `patrons.pledges.entitlement.active_patron_ids` (who may vote now).
-- **Turnout**: voters ÷ active patrons *now*, for an open round and a closed one alike. The
-  entitlement rule knows who is a patron today, not who was one on a past day, so "now" is
-  the only denominator every screen can compute the same way; a closed round's turnout
-  therefore moves as the patrons come and go (and can pass 100 % if many voters have left).
+- **Turnout**: voters ÷ active patrons. For an open round, both as they are now. For a closed
+  round, both frozen with its results at the first read after the close (`Round.final_voters`,
+  `Round.final_eligible`): the entitlement rule knows who is a patron at the moment it is
+  asked, so the count taken then is the closest to "at the close" every screen can share,
+  and it no longer moves (nor passes 100 %) as patrons come and go.
 
 Reading never writes, except `results`, which freezes a closed round's results (its
 callers commit: a GET that writes, see voting/views.py).
@@ -24,7 +25,7 @@ callers commit: a GET that writes, see voting/views.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,12 +62,15 @@ def current_results(db: Session, found: Round) -> dict[int, int]:
     return vote_counts(db, found)
 
 
-def results(db: Session, found: Round, now: datetime) -> dict[int, int]:
-    """Votes per topic; a closed round's are frozen on its topics at the first read."""
+def results(db: Session, found: Round, now: datetime, grace_days: int) -> dict[int, int]:
+    """Votes per topic; a closed round's are frozen on its topics at the first read, with
+    its voters and the active patrons then (its turnout)."""
     counts = current_results(db, found)
     if found.frozen_at is None and found.is_closed(now):
         for topic in found.topics:
             topic.final_votes = counts.get(topic.id, 0)
+        found.final_voters = voters(db, found)
+        found.final_eligible = active_patrons(db, now, grace_days)
         found.frozen_at = now
         db.flush()
     return counts
@@ -103,8 +107,14 @@ class Turnout:
 
 
 def turnout(db: Session, found: Round, now: datetime, grace_days: int) -> Turnout:
-    """Voters ÷ active patrons now."""
-    return Turnout(voters(db, found), active_patrons(db, now, grace_days))
+    """Voters ÷ active patrons: frozen for a closed round whose results are, else now."""
+    return _turnout(db, found, lambda: active_patrons(db, now, grace_days))
+
+
+def _turnout(db: Session, found: Round, eligible_now: Callable[[], int]) -> Turnout:
+    if found.frozen_at is not None and found.final_voters is not None:
+        return Turnout(found.final_voters, found.final_eligible or 0)
+    return Turnout(voters(db, found), eligible_now())
 
 
 @dataclass(frozen=True)
@@ -124,7 +134,11 @@ def round_figures(
     db: Session, rounds: Sequence[Round], now: datetime, grace_days: int
 ) -> list[RoundFigures]:
     """The figures of each round, without writing (the reports only read)."""
-    eligible = active_patrons(db, now, grace_days)
-    return [
-        RoundFigures(r, current_results(db, r), Turnout(voters(db, r), eligible)) for r in rounds
-    ]
+    eligible: list[int] = []  # counted once, for the rounds that need it
+
+    def eligible_now() -> int:
+        if not eligible:
+            eligible.append(active_patrons(db, now, grace_days))
+        return eligible[0]
+
+    return [RoundFigures(r, current_results(db, r), _turnout(db, r, eligible_now)) for r in rounds]

@@ -40,10 +40,10 @@ def listed_topics(found: Round, counts: dict[int, int] | None = None) -> list[To
     return topics
 
 
-def results_table(db: Session, found: Round, now: datetime) -> list[list[object]]:
+def results_table(db: Session, found: Round, now: datetime, grace_days: int) -> list[list[object]]:
     """The CSV export's rows: a header, then one row per topic, most votes first (the
     results page's figures: participation.results)."""
-    counts = results(db, found, now)
+    counts = results(db, found, now, grace_days)
     rows: list[list[object]] = [["round_id", "round", "topic_id", "topic", "status", "votes"]]
     for topic in listed_topics(found, counts):
         rows.append([found.id, found.title, topic.id, topic.title, topic.status,

@@ -159,7 +159,7 @@ def propose() -> ResponseReturnValue:
 
 @bp.get("/topics/rounds")
 def past_rounds() -> ResponseReturnValue:
-    page = pages.past_rounds(db, clock.now())
+    page = pages.past_rounds(db, clock.now(), _grace())
     db.commit()  # a GET that writes: the first read after a close freezes the results
     return render_template("voting/past_rounds.html", rounds=page.rounds, results=page.results,
                            outcomes=service.OUTCOMES)  # fmt: skip
@@ -171,7 +171,7 @@ def round_page(round_id: int) -> ResponseReturnValue:
     found = service.started_round(db, round_id, now) or abort(404)
     if found.is_open(now):
         return redirect(url_for("voting.topics", _anchor=f"round-{found.id}"))
-    page = pages.round_results(db, found, now)
+    page = pages.round_results(db, found, now, _grace())
     db.commit()  # a GET that writes: the first read after a close freezes the results
     return render_template("voting/round.html", round=found, counts=page.counts,
                            topics=page.topics, request_path=request.path)  # fmt: skip

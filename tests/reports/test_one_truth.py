@@ -101,21 +101,24 @@ def check_agreement(client: FlaskClient, db: Session, changed_since_frozen: bool
         counts, voters = expected_counts(db, found)
         listed = {t.id for t in found.topics if t.status in LISTED}
         want = {t: counts.get(t, 0) for t in listed}
+        want_voters, want_eligible = voters, eligible
         if found.frozen_at is not None:  # frozen: the figures the first read copied
             frozen = {t.id: t.final_votes or 0 for t in found.topics if t.id in listed}
-            assert changed_since_frozen or frozen == want
+            turnout = (found.final_voters, found.final_eligible)
+            assert changed_since_frozen or (frozen, turnout) == (want, (voters, eligible))
             want = frozen
+            want_voters, want_eligible = found.final_voters or 0, found.final_eligible or 0
         if found.id in public:
             assert public[found.id] == want, found.title
         assert staff_page_counts(staff_pages[found.id]) == want, found.title
         taken = re.search(r"Turnout: (\d+) of (\d+) active patrons voted", staff_pages[found.id])
-        if eligible:
-            assert taken and (int(taken[1]), int(taken[2])) == (voters, eligible)
+        if want_eligible:
+            assert taken and (int(taken[1]), int(taken[2])) == (want_voters, want_eligible)
         export = read_csv(client.get(f"/staff/voting/rounds/{found.id}/results.csv"))
         assert {int(r[2]): int(r[5]) for r in export[1:]} == want
         row = voting_rows[found.title]
-        share = f"{round(100 * voters / eligible, 1):.1f}" if eligible else ""
-        assert row[3:] == [str(voters), str(eligible), share, str(sum(want.values()))]
+        share = f"{round(100 * want_voters / want_eligible, 1):.1f}" if want_eligible else ""
+        assert row[3:] == [str(want_voters), str(want_eligible), share, str(sum(want.values()))]
         titles = {t.title: t.id for t in found.topics}
         mine = {titles[r[1]]: int(r[3]) for r in results_rows if r[0] == found.title}
         assert mine == want, found.title
