@@ -152,6 +152,7 @@ FIELDS = {
     ],  # fmt: skip
     "staff.voting.add_topic": ["title", "description", "status", "round_id"],
     "staff.voting.close_round": [],
+    "staff.stripe_events.retry_event": [],
     "staff.voting.moderate_topic": ["round_id", "into_topic_id", "reason", "back"],
     "staff.voting.topic_status": ["status"],
     "staff.voting.link_article": ["article"],
@@ -232,6 +233,18 @@ def _voting_state(db: Session, patron_id: int) -> dict[str, dict[str, object]]:
     }
 
 
+def _failed_event(db: Session) -> str:
+    """A Stripe event that failed to apply, for staff to retry."""
+    from patrons.core import clock
+    from patrons.models import StripeEvent
+
+    db.add(StripeEvent(id="evt_fuzz", type="invoice.paid", received_at=clock.now(),
+                       object_id="in_fuzz", state="failed", attempts=12,
+                       last_error="x"))  # fmt: skip
+    db.commit()
+    return "evt_fuzz"
+
+
 def _target(app: Flask, db: Session, endpoint: str) -> tuple[str, str]:
     """The URL to fuzz and the role to sign in as, with the state the view needs."""
     from flask import url_for
@@ -253,6 +266,8 @@ def _target(app: Flask, db: Session, endpoint: str) -> tuple[str, str]:
             values["action"] = "publish"
         if endpoint == "staff.handle_correction":
             values = {"suggestion_id": suggestion.id, "status": "resolved"}
+        if endpoint == "staff.stripe_events.retry_event":
+            values = {"event_id": _failed_event(db)}
         url = url_for(endpoint, **values)
         if endpoint == "accounts.reset":
             token = tokens.make_token(
