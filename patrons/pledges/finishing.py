@@ -34,7 +34,7 @@ from patrons.pledges.concurrency import (
 from patrons.pledges.errors import PledgeError, as_pledge_errors, busy, unknown_to_stripe
 from patrons.pledges.gateway import Gateway
 from patrons.pledges.queries import UNFINISHED, current_pledge, open_pledge
-from patrons.pledges.stripe_objects import CardError, Invoice, NotFound, Subscription
+from patrons.pledges.stripe_objects import CardError, GatewayError, Invoice, NotFound, Subscription
 
 _OVER = ("canceled", "incomplete_expired")
 
@@ -123,6 +123,19 @@ def give_up(db: Session, gw: Gateway, pledge: Pledge, sub: Subscription | None =
 
 
 # -- the reader's choices on /support -----------------------------------------------------
+
+
+def waits_for_the_bank(gw: Gateway, subscription_id: str) -> bool | None:
+    """For the support page's words: whether the unfinished pledge's first payment waits for
+    the bank's confirmation (True) or was refused (False); None when Stripe cannot say now.
+    A read only: the caller has no transaction open."""
+    try:
+        sub = gw.retrieve_subscription(subscription_id)
+    except GatewayError:
+        return None
+    if sub is None or sub.status != "incomplete":
+        return None
+    return sub.payment_intent_status == "requires_action"
 
 
 def _unfinished(db: Session, user: User) -> Pledge:

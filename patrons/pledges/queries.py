@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patrons.models import Payment, Pledge
-from patrons.models.pledges import ENDED_STATUSES, PaymentStatus, PledgeStatus
+from patrons.models.pledges import ENDED_STATUSES, PledgeStatus
 
 # statuses of a subscription whose pledge the reader manages on the pledge page
 MANAGEABLE = frozenset({"active", "trialing", "past_due"})
@@ -62,14 +62,3 @@ def active_subscription_ids(db: Session) -> Sequence[str | None]:
             Pledge.status.in_(("active", "trialing")), Pledge.stripe_subscription_id.is_not(None)
         )
     ).all()
-
-
-def first_payment_refused(db: Session, pledge_id: int) -> bool:
-    """Whether the first payment of an unfinished pledge was refused (a declined card), as
-    opposed to waiting for the bank's confirmation; for the words of the support page."""
-    found = db.scalar(
-        select(Payment.id)
-        .where(Payment.pledge_id == pledge_id, Payment.status == PaymentStatus.FAILED)
-        .limit(1)
-    )
-    return found is not None

@@ -87,6 +87,11 @@ def _support_page(
     ) or config.pledge_options[0]  # fmt: skip
     amount = choice.amount if choice and choice.currency == option.code else option.suggested[0]
     gw = gateway()
+    waiting = None
+    if gw is not None and unfinished is not None and unfinished.stripe_subscription_id:
+        subscription_id = unfinished.stripe_subscription_id
+        db.rollback()  # no transaction open during the call to Stripe (a read: no commit)
+        waiting = finishing.waits_for_the_bank(gw, subscription_id)
     ready = gw is not None and bool(config.stripe_publishable_key)
     card_form = ready and current_user.is_authenticated and (pledge is None or bool(unfinished))
     if card_form:
@@ -100,7 +105,7 @@ def _support_page(
         error=error,
         pledge=pledge if unfinished is None else None,
         unfinished=unfinished,
-        refused=unfinished is not None and queries.first_payment_refused(db, unfinished.id),
+        waiting=waiting,
         start_over_form=ActionForm(),
         options_data=templating.options_data(config),
         stripe_js_url=templating.stripe_js_url(config),

@@ -189,6 +189,8 @@ def subscribe(
     if pledge.status != PledgeStatus.PENDING or pledge.stripe_subscription_id:
         return outcome(db, gw, pledge)  # a second click, after the first one subscribed
     _check_still_chosen(pledge, expected)
+    with as_pledge_errors():  # a SetupIntent that is not this reader's writes nothing at all
+        method = confirmed_card(gw, setup_intent_id, pledge.stripe_customer_id or "")
     name = subscription_lease(pledge.id)
     token = take_lease(db, name)
     if token is None:
@@ -200,7 +202,7 @@ def subscribe(
             release_lease(db, name, token)  # another request finished while this one came
             db.commit()
             return outcome(db, gw, current or pledge)
-        sub, invoice, card = _create_subscription(gw, pledge, setup_intent_id)
+        sub, invoice, card = _create_subscription(gw, pledge, method)
 
     def write(session: Session) -> Pledge | None:
         release_lease(session, name, token)
@@ -235,11 +237,10 @@ def _with_card(pledge: Pledge | None, card: Card) -> Pledge | None:
 
 
 def _create_subscription(
-    gw: Gateway, pledge: Pledge, setup_intent_id: str
+    gw: Gateway, pledge: Pledge, method: str
 ) -> tuple[Subscription, Invoice | None, Card]:
     customer_id = pledge.stripe_customer_id or ""
     with as_pledge_errors():
-        method = confirmed_card(gw, setup_intent_id, customer_id)
         card = gw.set_default_card(customer_id, method)
         plan = gw.ensure_plan(pledge.currency, pledge.amount)
         sub = gw.create_subscription(

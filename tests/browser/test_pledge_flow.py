@@ -2,6 +2,9 @@
 the pledge page (raise the amount, stop the pledge), a declined card, 3-D Secure, and the
 past-due notice; a screenshot of each step in tests/browser/screenshots/pledge-*.png.
 
+A start that failed (declined at the first charge, 3-D Secure left unfinished) is followed
+by a reload, and must end in an active pledge, finished or started over.
+
 The app is served from a real server thread (conftest's `live_server`) with its settings
 pointed at localstripe, whose fake Stripe.js the pages load. No webhooks: the server records
 what its own Stripe calls answer.
@@ -264,3 +267,88 @@ def test_support_and_pledge_pages_have_no_serious_accessibility_violations(
     violations = [v for v in serious_violations(page) if not all(
         "card-element" in str(n["target"]) for n in v["nodes"])]  # fmt: skip
     assert not violations, describe(violations)
+
+
+# -- a failed start, then a reload: never locked out (issue 12) --------------------------------
+
+NOT_COMPLETED = "Your pledge was not completed"
+
+
+def test_declined_at_the_first_charge_reload_and_finish_with_another_card(
+    context: Any, db: Session, screenshots: Path
+) -> None:
+    user = make_user(db, display_name="Taras")
+    page = watched(context.new_page())
+    sign_in(page, user.email)
+    page.goto("/support?currency=EUR&amount=500")
+    fill_card(page, "4000000000000341")  # accepted when entered, declined at the first charge
+    page.get_by_role("button", name="Pledge €5 a month").click()
+    expect(page.locator("#pledge-message")).to_have_text(
+        "Your card was declined, so nothing was charged. Try another card."
+    )
+    assert the_pledge(db, user.email).status == "incomplete"
+
+    page.reload()
+    expect(page.get_by_role("heading", name=NOT_COMPLETED)).to_be_visible()
+    expect(page.get_by_text("You already pledge")).to_have_count(0)
+    expect(page.get_by_text("Your card was declined at the first payment")).to_be_visible()
+    expect(page.get_by_role("button", name="Start over")).to_be_visible()
+    shot(page, screenshots, "10-not-completed-declined")
+
+    fill_card(page, "4242424242424242")
+    page.get_by_role("button", name=re.compile(r"^Pay .+ a month with this card$")).click()
+    expect(page.get_by_text("Thank you: you are now a patron.")).to_be_visible()
+    expect(page.get_by_text("5.00 EUR a month")).to_be_visible()
+    pledge = the_pledge(db, user.email)
+    assert (pledge.status, pledge.card_last4) == ("active", "4242")
+    assert all("402" in e or "Failed to load" in e for e in page.errors), page.errors
+
+
+def test_3d_secure_abandoned_reload_and_start_over(
+    context: Any, db: Session, screenshots: Path
+) -> None:
+    user = make_user(db, display_name="Iryna")
+    page = watched(context.new_page())
+    sign_in(page, user.email)
+    page.goto("/support?currency=EUR&amount=1000")
+    fill_card(page, "4000002500003155")
+    page.get_by_role("button", name="Pledge €10 a month").click()
+    page.get_by_role("button", name="Complete authentication").click()  # the card's set-up
+    expect(page.get_by_text("Your bank asks you to confirm the payment…")).to_be_visible()
+    expect(page.get_by_role("button", name="Complete authentication")).to_be_visible()
+    page.reload()  # the payment's window is left: closed, as a reader closes a tab
+
+    expect(page.get_by_role("heading", name=NOT_COMPLETED)).to_be_visible()
+    expect(page.get_by_text("You already pledge")).to_have_count(0)
+    expect(page.get_by_text("Your bank asked you to confirm the first payment")).to_be_visible()
+    shot(page, screenshots, "11-not-completed-3ds")
+    assert the_pledge(db, user.email).status == "incomplete"
+
+    page.get_by_role("button", name="Start over").click()
+    expect(page.get_by_text("Your unfinished pledge was canceled")).to_be_visible()
+    expect(page.get_by_role("heading", name=NOT_COMPLETED)).to_have_count(0)
+    assert the_pledge(db, user.email).status == "abandoned"
+    expect(page.get_by_role("radio", name="€10", exact=True)).to_be_checked()
+    fill_card(page, "4242424242424242")
+    page.get_by_role("button", name="Pledge €10 a month").click()
+    expect(page.get_by_text("Thank you: you are now a patron.")).to_be_visible()
+    assert the_pledge(db, user.email).status == "active"
+    assert page.errors == []
+
+
+def test_3d_secure_abandoned_reload_and_confirm_the_payment(context: Any, db: Session) -> None:
+    user = make_user(db)
+    page = watched(context.new_page())
+    sign_in(page, user.email)
+    page.goto("/support?currency=EUR&amount=500")
+    fill_card(page, "4000002500003155")
+    page.get_by_role("button", name="Pledge €5 a month").click()
+    page.get_by_role("button", name="Complete authentication").click()
+    expect(page.get_by_text("Your bank asks you to confirm the payment…")).to_be_visible()
+    page.reload()
+
+    page.get_by_role("button", name="Confirm the payment").click()
+    page.get_by_role("button", name="Complete authentication").click()
+    expect(page.get_by_text("Thank you: you are now a patron.")).to_be_visible()
+    assert the_pledge(db, user.email).status == "active"
+    assert page.errors == []

@@ -632,6 +632,33 @@ def test_simulated_renewals_and_a_failed_one_show_on_the_pledge_page(
     assert "Your last payment did not go through" not in page
 
 
+def test_a_past_due_patron_is_told_until_when_their_rights_last(
+    app: Flask, reader: Reader, db: Session
+) -> None:
+    from flask_babel import format_date as babel_date
+
+    from patrons.pledges import entitlement, simulations
+
+    pledge = active_pledge(reader, db)
+    assert "You keep your rights as a patron until" not in reader.client.get("/pledge").get_data(
+        as_text=True
+    )
+    with app.app_context():
+        simulations.simulate_failed_renewal(db, gateway(app), pledge.id)
+        db.commit()
+    (pledge,) = pledges_of(db, reader.user)
+    assert pledge.status == "past_due"
+    grace = app.config["SETTINGS"].pledge_grace_days
+    until = entitlement.rights_until(db, pledge, grace)
+    assert until is not None
+    with app.test_request_context():
+        expected = babel_date(until, format="long")  # e.g. "March 9, 2027"
+    page = reader.client.get("/pledge").get_data(as_text=True)
+    assert f"You keep your rights as a patron until {expected}." in page
+    assert '<a href="#card-heading">update your card below</a>' in page
+    assert 'id="card-heading"' in page
+
+
 def test_simulations_do_not_exist_with_real_keys(
     database_url: str, tmp_path: Path, db: Session
 ) -> None:
