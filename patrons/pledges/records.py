@@ -15,7 +15,12 @@ from sqlalchemy.orm import Session
 
 from patrons.core import clock
 from patrons.models import BillingCustomer, Payment, Pledge, PledgeStatusChange
-from patrons.models.pledges import ENDED_STATUSES, SETTLED_PAYMENT_STATUSES, PaymentStatus
+from patrons.models.pledges import (
+    ENDED_STATUSES,
+    SETTLED_PAYMENT_STATUSES,
+    PaymentStatus,
+    PledgeStatus,
+)
 from patrons.pledges import ledger, notices
 from patrons.pledges.notices import InvoiceEffect
 from patrons.pledges.stripe_objects import Invoice, Subscription, parse_plan_id
@@ -87,7 +92,9 @@ def apply_subscription(
             user_id=_free_for_new_pledge(db, customer.user_id, sub),
             amount=amount,
             currency=currency,
-            status="pending",
+            # an ended subscription is inserted ended: as `pending` it would count as the
+            # reader's open pledge for a moment and break the one-open rule
+            status=sub.status if sub.status in ENDED_STATUSES else PledgeStatus.PENDING,
             stripe_customer_id=sub.customer_id,
             created_at=sub.created or now,
         )
@@ -110,18 +117,42 @@ def apply_subscription(
             )
         )  # fmt: skip
     set_status(db, pledge, sub.status, now=now, source=source, event_id=event_id)
+    _give_back_reader(db, sub.customer_id)
     return pledge
+
+
+def _give_back_reader(db: Session, customer_id: str | None) -> None:
+    """A pledge recorded without its reader (they had another open pledge then) gets them
+    back once that one has ended, whatever order the events came in."""
+    customer = customer_by_stripe_id(db, customer_id)
+    if customer is None or customer.user_id is None:
+        return
+    db.flush()
+    still_open = select(Pledge.id).where(
+        Pledge.user_id == customer.user_id, Pledge.status.not_in(ENDED_STATUSES)
+    )
+    if db.scalar(still_open.limit(1)) is not None:
+        return
+    stray = db.scalar(
+        select(Pledge)
+        .where(Pledge.stripe_customer_id == customer_id, Pledge.user_id.is_(None),
+               Pledge.status.not_in(ENDED_STATUSES))
+        .order_by(Pledge.id.desc())
+        .limit(1)
+    )  # fmt: skip
+    if stray is not None:
+        stray.user_id = customer.user_id
 
 
 def _free_for_new_pledge(db: Session, user_id: int | None, sub: Subscription) -> int | None:
     """The reader, unless they already have an open pledge (then the stray subscription is
     recorded without a reader, for staff to see, rather than breaking the one-open rule)."""
-    if user_id is None or sub.status in ("canceled", "incomplete_expired"):
+    if user_id is None or sub.status in ENDED_STATUSES:
         return user_id
     open_pledge = db.scalar(
         select(Pledge.id).where(
             Pledge.user_id == user_id,
-            Pledge.status.not_in(("canceled", "incomplete_expired", "abandoned")),
+            Pledge.status.not_in(ENDED_STATUSES),
         )
     )
     return None if open_pledge is not None else user_id
