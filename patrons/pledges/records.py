@@ -1,10 +1,7 @@
-"""Stripe's state → our rows. Used by the webhook, by `sync-stripe` and by the pledge pages
-after their own Stripe calls (`apply_answer`, `record_end`), so every path writes a pledge the
-same way.
-
-Nothing here calls Stripe or commits: the caller fetched the state first (no transaction
-is held open across a Stripe call) and commits once, together with the event row.
-"""
+"""Stripe's state → our rows, the one way every path writes a pledge: the webhook's events and
+`sync-stripe` (applying.py), the pledge pages after their own Stripe calls (`apply_answer`,
+`record_end`). Nothing here calls Stripe or commits: the caller read Stripe first (no
+transaction is held open across a Stripe call) and commits once."""
 
 from __future__ import annotations
 
@@ -116,7 +113,9 @@ def apply_subscription(
                 changed_at=now, stripe_event_id=event_id, source=source, amount=amount,
             )
         )  # fmt: skip
-    set_status(db, pledge, sub.status, now=now, source=source, event_id=event_id)
+    given_up = pledge.status == PledgeStatus.ABANDONED and sub.status in ENDED_STATUSES
+    if not given_up:  # the reader's "Start over" stays the reason it ended
+        set_status(db, pledge, sub.status, now=now, source=source, event_id=event_id)
     _give_back_reader(db, sub.customer_id)
     return pledge
 

@@ -115,6 +115,11 @@ def test_start_over_cancels_at_stripe_and_the_pledge_ends_abandoned(
     if pledge.stripe_subscription_id:
         sub = reader.stripe.v1.subscriptions.retrieve(pledge.stripe_subscription_id)
         assert sub.status in ("canceled", "incomplete_expired")
+        # Stripe's word on the cancellation comes later: the reader's reason stays
+        event = deliver(reader.client, "customer.subscription.deleted", sub.to_dict())
+        assert event.status_code == 200
+        db.expire_all()
+        assert [p.status for p in pledges_of(db, reader.user)] == ["abandoned"]
     page = _support(reader)
     assert NOT_COMPLETED not in page and 'data-card="start"' in page
     assert "nothing was charged" in page.lower()
