@@ -194,7 +194,7 @@ def register_security_headers(app: Flask) -> None:
         headers = response.headers
         if "Content-Security-Policy" not in headers:
             hashes = tuple(g.get("csp_script_hashes", ()))
-            stripe = bool(g.get("csp_stripe"))  # a page with the card form (pledges/views.py)
+            stripe = bool(g.get("csp_stripe"))  # a page with the card form (pledges/start_views.py)
             headers["Content-Security-Policy"] = content_security_policy(
                 settings, hashes, stripe=stripe
             )
