@@ -173,6 +173,8 @@ def _error_page(code: int, title: str, message: str) -> tuple[str, int, dict[str
     if code in ERROR_TITLES and title == HTTP_STATUS_CODES.get(code):
         title = str(ERROR_TITLES[code])
     headers = {"Cache-Control": "no-store"}
+    if code == 429:
+        headers["Retry-After"] = "60"  # as the message says: a minute
     try:
         body = render_template("errors/error.html", code=code, title=title, message=text)
     except Exception:  # the error page must never fail (e.g. the database is down)

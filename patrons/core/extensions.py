@@ -19,7 +19,10 @@ cache = Cache()
 # English only for now: no per-request locale selector.
 babel = Babel()
 # Keyed by the client address as ProxyFix leaves it: only PROXY_HOPS proxies are trusted.
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+# No rate-limit headers on every answer: Flask-Limiter's Retry-After would name the end of the
+# route's window even on a 503 that asks to try again in a minute; a 429 says a minute
+# itself (patrons/web.py, _error_page).
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
 
 View = TypeVar("View", bound=Callable[..., ResponseReturnValue])

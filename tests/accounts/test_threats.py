@@ -42,8 +42,9 @@ def failed_login(client, email="victim@example.org"):
 
 def test_threat_20_brute_force_sixth_failed_sign_in_in_a_minute_is_refused(client, db):
     make_user(db, email="victim@example.org")
-    statuses = [failed_login(client).status_code for _ in range(6)]
-    assert statuses == [400] * 5 + [429]
+    answers = [failed_login(client) for _ in range(6)]
+    assert [a.status_code for a in answers] == [400] * 5 + [429]
+    assert answers[-1].headers["Retry-After"] == "60"  # "wait a minute", as the page says
 
 
 def test_threat_20_per_account_limit_holds_across_addresses(app, db):
