@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_currency, get_currency_symbol
 
 # ISO 4217 codes Stripe charges in two-decimal minor units; others would need their exponent.
 TWO_DECIMAL = frozenset({"EUR", "USD", "GBP", "UAH", "PLN", "CZK", "SEK", "NOK", "DKK", "CHF",
@@ -94,9 +98,31 @@ def _minor(word: str, code: str) -> int:
 # -- amounts as text (minor units in, two-decimal currencies only: see TWO_DECIMAL) ----------
 
 
-def money(amount: int, currency: str) -> str:
-    """1050, "EUR" → "10.50 EUR": the form of statements and mails."""
-    return f"{amount // 100}.{amount % 100:02d} {currency}"
+def money(amount: int, currency: str, locale: str = "en") -> str:
+    """An amount in minor units as the pages, mails and reports show it, in the reader's
+    locale (Babel's CLDR patterns): 500, "EUR" → "€5"; 1050 → "€10.50"; "uk" → "5 €". Cents
+    are shown only when there are some; where the locale has no symbol of its own for the
+    currency (CLDR's English says "UAH150"), the narrow one is used ("₴150"). The one place
+    money is formatted for people (major_units and major_decimal are for input fields and
+    spreadsheets)."""
+    try:
+        where = Locale.parse(locale)
+    except (ValueError, UnknownLocaleError):
+        where = Locale.parse("en")
+    pattern = where.currency_formats["standard"].pattern.split(";")[0]
+    if amount % 100 == 0:
+        pattern = re.sub(r"0\.0+", "0", pattern)  # "¤#,##0.00" → "¤#,##0"
+    if get_currency_symbol(currency, where) == currency and currency in SYMBOLS:
+        pattern = pattern.replace("¤", f"'{SYMBOLS[currency]}'")
+    text = format_currency(Decimal(amount) / 100, currency, format=pattern, locale=where,
+                           currency_digits=False)  # fmt: skip
+    # CLDR's currency spacing, which Babel leaves out: a code is kept apart from the digits
+    return re.sub(r"^([A-Z]{3})(?=\d)|(?<=\d)([A-Z]{3})$", _spaced, text)
+
+
+def _spaced(match: re.Match[str]) -> str:
+    code = match[1] or match[2]
+    return f"{code}\u00a0" if match[1] else f"\u00a0{code}"
 
 
 def major_units(amount: int) -> str:
@@ -104,9 +130,9 @@ def major_units(amount: int) -> str:
     return str(amount // 100) if amount % 100 == 0 else f"{amount // 100}.{amount % 100:02d}"
 
 
-def amount_label(amount: int, option: CurrencyOption) -> str:
-    """500, EUR → "€5": the short form of the amount chooser (money() is for statements)."""
-    return f"{option.symbol}{major_units(amount)}"
+def amount_label(amount: int, option: CurrencyOption, locale: str = "en") -> str:
+    """500, EUR → "€5": a suggested amount on the chooser (money() itself)."""
+    return money(amount, option.code, locale)
 
 
 _TYPED_AMOUNT = re.compile(r"^\s*(\d{1,9})(?:[.,](\d{1,2}))?\s*$")

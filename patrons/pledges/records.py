@@ -122,25 +122,24 @@ def apply_subscription(
 
 def _give_back_reader(db: Session, customer_id: str | None) -> None:
     """A pledge recorded without its reader (they had another open pledge then) gets them
-    back once that one has ended, whatever order the events came in."""
+    back once it has ended, or once that other one has, whatever order the events came in."""
     customer = customer_by_stripe_id(db, customer_id)
     if customer is None or customer.user_id is None:
         return
     db.flush()
+    strays = db.scalars(
+        select(Pledge)
+        .where(Pledge.stripe_customer_id == customer_id, Pledge.user_id.is_(None))
+        .order_by(Pledge.id.desc())
+    ).all()
+    for stray in (p for p in strays if not p.is_open):
+        stray.user_id = customer.user_id
     still_open = select(Pledge.id).where(
         Pledge.user_id == customer.user_id, Pledge.status.not_in(ENDED_STATUSES)
     )
-    if db.scalar(still_open.limit(1)) is not None:
-        return
-    stray = db.scalar(
-        select(Pledge)
-        .where(Pledge.stripe_customer_id == customer_id, Pledge.user_id.is_(None),
-               Pledge.status.not_in(ENDED_STATUSES))
-        .order_by(Pledge.id.desc())
-        .limit(1)
-    )  # fmt: skip
-    if stray is not None:
-        stray.user_id = customer.user_id
+    waiting = next((p for p in strays if p.is_open), None)
+    if waiting is not None and db.scalar(still_open.limit(1)) is None:
+        waiting.user_id = customer.user_id
 
 
 def _free_for_new_pledge(db: Session, user_id: int | None, sub: Subscription) -> int | None:

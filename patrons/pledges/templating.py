@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from flask import current_app, request
+from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -27,11 +28,12 @@ CHOICE_DAYS = 7
 
 
 def pledge_helpers() -> dict[str, Any]:
-    """Template globals (an app context processor)."""
+    """Template globals (an app context processor); amounts in the page's locale."""
+    locale = str(get_locale() or "en")
     return {
-        "money": money,
+        "money": lambda amount, currency: money(amount, currency, locale),
         "pledge_summary": _pledge_summary,
-        "amount_label": amount_label,
+        "amount_label": lambda amount, option: amount_label(amount, option, locale),
         "major_units": major_units,
     }
 
@@ -74,13 +76,19 @@ def stripe_js_url(settings: Settings) -> str:
 
 
 def options_data(settings: Settings) -> dict[str, Any]:
-    """The options as the amount chooser's script reads them (static/js/pledge.js)."""
+    """The options as the amount chooser's script reads them (static/js/pledge.js), with
+    every amount it shows already formatted here (`labels`, by amount); only an amount the
+    reader types is formatted by the script, with the browser's CLDR data (Intl)."""
+    locale = str(get_locale() or "en")
     return {
         o.code: {
-            "symbol": o.symbol,
             "suggested": list(o.suggested),
             "min": o.minimum,
             "max": o.maximum,
+            "labels": {
+                str(amount): money(amount, o.code, locale)
+                for amount in (*o.suggested, o.minimum, o.maximum)
+            },
         }
         for o in settings.pledge_options
     }

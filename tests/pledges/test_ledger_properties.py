@@ -512,3 +512,26 @@ def test_a_new_pledge_keeps_its_reader_when_the_old_ones_end_comes_late(world: W
     world.deliver_rest()
     assert world.rights(0) == world.first_invoice(0)
     assert_as_sync_builds(world, clock.now())
+
+
+def test_a_pledge_recorded_without_its_reader_gets_them_back_once_ended(world: World) -> None:
+    """(Found by the property test.) Two declined starts: the second's subscription is
+    recorded while the first is still open here, so without its reader; both expire, and
+    the first one's end is applied last: the second pledge gets its reader back, as sync
+    would record it."""
+    first = world.fake.create_subscription(world.customers[0], declined=True)
+    world.deliver_rest()  # the first start is open (incomplete) here
+    world.fake.advance(DAY)
+    world.fake.expire(first)
+    second = world.fake.create_subscription(world.customers[0], declined=True)
+    world.deliver_types("customer.subscription.created")  # the second, without its reader
+    world.fake.advance(DAY)
+    world.fake.expire(second)
+    for index, event in enumerate(world.fake.events):  # the second's end before the first's
+        if event["data"]["object"].get("id") == second:
+            world.deliver(index)
+    world.deliver_rest()
+    readers = world.db.scalars(select(Pledge.user_id).where(Pledge.stripe_subscription_id
+                                                            == second)).all()  # fmt: skip
+    assert readers == [world.users[0]]
+    assert_as_sync_builds(world, clock.now())

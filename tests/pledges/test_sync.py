@@ -67,8 +67,8 @@ def test_threat_7_sync_records_a_pledge_whose_every_event_was_lost(
     changes = sync(app)
     assert changes[0] == f"Pledge {patron.pledge_id} ({patron.sub.id}): status pending -> active."
     first, second = patron.sub.latest_invoice_id, renewal.id
-    assert f"Recorded payment {first} of pledge {patron.pledge_id}: paid, 5.00 EUR." in changes
-    assert f"Recorded payment {second} of pledge {patron.pledge_id}: paid, 5.00 EUR." in changes
+    assert f"Recorded payment {first} of pledge {patron.pledge_id}: paid, €5." in changes
+    assert f"Recorded payment {second} of pledge {patron.pledge_id}: paid, €5." in changes
     pledge = pledge_of(db, patron)
     assert (pledge.status, pledge.amount, pledge.currency) == ("active", 500, "EUR")
     assert pledge.started_at is not None
@@ -92,7 +92,7 @@ def test_threat_7_sync_records_a_missed_failed_renewal(
     changes = sync(app)
     assert f"Pledge {patron.pledge_id} ({patron.sub.id}): status active -> past_due." in changes
     assert (
-        f"Recorded payment {failed.id} of pledge {patron.pledge_id}: failed, 5.00 EUR." in changes
+        f"Recorded payment {failed.id} of pledge {patron.pledge_id}: failed, €5." in changes
     )
     assert sync(app) == ["Nothing to change."]
 

@@ -816,7 +816,7 @@ def test_emails_are_queued_once_each(client: FlaskClient, db: Session, world: St
     db.rollback()
     ended = db.scalar(select(OutboundEmail).where(OutboundEmail.kind == "pledge_ended"))
     assert ended is not None and ended.to_address == patron.user.email
-    assert "5.00 EUR" in ended.text_body
+    assert "€5" in ended.text_body
     notice = db.scalar(select(OutboundEmail).where(OutboundEmail.kind == "pledge_payment_failed"))
     assert notice is not None and "http://patrons.test/pledge" in notice.text_body
     # sent at once after the commit (tests send inline, to instance/outbox)

@@ -64,11 +64,11 @@ def test_the_dashboard_shows_the_figures_and_their_definitions(
 ) -> None:
     scenario.build(db)
     html = staff.get(f"/staff/reports?{RANGE}").get_data(as_text=True)
-    assert '<dd id="figure-mrr">10.00 EUR</dd>' in html
+    assert '<dd id="figure-mrr">€10</dd>' in html
     assert '<dd id="figure-patrons">1</dd>' in html
-    assert '<dd id="figure-ltv">65.00 EUR</dd>' in html
-    assert '<dd id="figure-revenue">127.60 EUR</dd>' in html
-    assert '<dd id="figure-revenue-gross">136.60 EUR</dd>' in html
+    assert '<dd id="figure-ltv">€65</dd>' in html
+    assert '<dd id="figure-revenue">€127.60</dd>' in html
+    assert '<dd id="figure-revenue-gross">€136.60</dd>' in html
     assert "1 GBP = 1.2 EUR; 1 USD = 0.9 EUR" in html
     definitions = ("Monthly recurring revenue (MRR)", "Churn rate", "Lifetime value",
                    "Recovered within the grace period", "is attributed to an article")  # fmt: skip
@@ -185,9 +185,9 @@ def test_rates_form_saves_and_the_totals_convert(staff: FlaskClient, db: Session
         "GBP": ("USD", 1_500_000),
         "USD": ("USD", 1_000_000),
     }
-    make_patron(db)  # EUR 5: 5 × 1.25 = 6.25 USD
+    make_patron(db)  # EUR 5: 5 × 1.25 = $6.25
     html = staff.get("/staff/reports").get_data(as_text=True)
-    assert '<dd id="figure-mrr">6.25 USD</dd>' in html
+    assert '<dd id="figure-mrr">$6.25</dd>' in html
     assert (
         "UAH" not in html.split("Left out of converted totals")[-1][:100] or "Left out" not in html
     )
@@ -230,7 +230,7 @@ def test_member_detail_shows_pledges_payments_votes_and_emails(
     listing = staff.get("/staff/members").get_data(as_text=True)
     assert f'href="/staff/members/{member}"' in listing
     html = staff.get(f"/staff/members/{member}").get_data(as_text=True)
-    assert "10.00 USD a month, active" in html
+    assert "$10 a month, active" in html
     assert html.count("past_due") == 2  # active → past_due, past_due → active
     assert "refunded" in html and "failed 1×" in html
     assert "Bus routes" in html and "Old wells" in html and "Winter round" in html

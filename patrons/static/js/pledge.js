@@ -7,11 +7,6 @@
 
   // -- the amount chooser ---------------------------------------------------------------------
 
-  function majorUnits(amount) {
-    var major = Math.floor(amount / 100), minor = amount % 100;
-    return minor === 0 ? String(major) : major + "." + (minor < 10 ? "0" : "") + minor;
-  }
-
   function parseMajor(text) {
     var match = /^\s*(\d{1,9})(?:[.,](\d{1,2}))?\s*$/.exec(text || "");
     if (!match) return null;
@@ -29,8 +24,15 @@
     return { currency: code, option: options[code], amount: value };
   }
 
-  function label(option, amount) {
-    return option.symbol + majorUnits(amount);
+  // Amounts are formatted by the server (option.labels); one the reader typed, by the
+  // browser with the same CLDR rules: cents only when there are some.
+  function label(option, amount, currency) {
+    if (option.labels && option.labels[String(amount)]) return option.labels[String(amount)];
+    var lang = document.documentElement.lang || "en";
+    var cents = amount % 100 !== 0;
+    var digits = cents ? 2 : 0;
+    return new Intl.NumberFormat(lang, { style: "currency", currency: currency,
+      minimumFractionDigits: digits, maximumFractionDigits: digits }).format(amount / 100);
   }
 
   function drawAmounts(form, option, currency) {
@@ -46,7 +48,7 @@
       input.type = "radio"; input.name = "amount"; input.value = String(value);
       input.checked = !keepOther && index === 0;
       var sum = document.createElement("span");
-      sum.className = "amount-choice__sum"; sum.textContent = label(option, value);
+      sum.className = "amount-choice__sum"; sum.textContent = label(option, value, currency);
       item.appendChild(input); item.appendChild(sum);
       if (index === 0) {
         var note = document.createElement("span");
@@ -67,8 +69,8 @@
     var bounds = form.querySelector("[data-bounds]");
     var template = form.getAttribute("data-bounds");
     if (bounds && template) {
-      bounds.textContent = template.replace("{min}", label(option, option.min))
-                                   .replace("{max}", label(option, option.max));
+      bounds.textContent = template.replace("{min}", label(option, option.min, currency))
+                                   .replace("{max}", label(option, option.max, currency));
     }
     var ownLabel = form.querySelector("label[for=other_amount]");
     var ownTemplate = form.getAttribute("data-own-amount");
@@ -80,7 +82,7 @@
     var button = form.querySelector("#pledge-submit");
     var template = form.getAttribute("data-button");
     if (button && template && choice.option) {
-      button.textContent = choice.amount ? template.replace("{amount}", label(choice.option, choice.amount))
+      button.textContent = choice.amount ? template.replace("{amount}", label(choice.option, choice.amount, choice.currency))
                                          : template.replace("{amount}", "…");
     }
     var login = form.querySelector("[data-login-link]");
