@@ -207,7 +207,8 @@ def pseudo_app(app: Flask, tmp_path: Path) -> Iterator[Flask]:
     saved = config.translation_directories, config.locale_selector
     config.translation_directories = [str(tmp_path / "translations")]
     config.locale_selector = lambda: PSEUDO_LOCALE
-    cache = extensions.babel.domain_instance.cache  # shared by every app in this process
+    with app.app_context():  # the domain is made on first use, from the current app
+        cache = extensions.babel.domain_instance.cache  # shared by every app in this process
     cache.pop((PSEUDO_LOCALE, "messages"), None)
     yield app
     config.translation_directories, config.locale_selector = saved
