@@ -557,9 +557,7 @@ def test_an_anonymous_choice_survives_signing_in(
 def test_a_free_amount_out_of_bounds_is_a_clear_400(client: FlaskClient) -> None:
     response = client.get("/support?currency=EUR&amount=other&other_amount=0.10")
     assert response.status_code == 400
-    assert "A monthly pledge in EUR is between €1 and €1,000." in response.get_data(
-        as_text=True
-    )
+    assert "A monthly pledge in EUR is between €1 and €1,000." in response.get_data(as_text=True)
     assert client.get("/support?currency=XXX&amount=100").status_code == 400
     # without JavaScript, "show the amounts in this currency" keeps no amount of the old one
     page = client.get("/support?currency=UAH&amount=300&show=1")

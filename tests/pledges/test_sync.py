@@ -91,9 +91,7 @@ def test_threat_7_sync_records_a_missed_failed_renewal(
     failed = world.gateway.simulate_failed_renewal(patron.sub)
     changes = sync(app)
     assert f"Pledge {patron.pledge_id} ({patron.sub.id}): status active -> past_due." in changes
-    assert (
-        f"Recorded payment {failed.id} of pledge {patron.pledge_id}: failed, €5." in changes
-    )
+    assert f"Recorded payment {failed.id} of pledge {patron.pledge_id}: failed, €5." in changes
     assert sync(app) == ["Nothing to change."]
 
 
