@@ -37,33 +37,18 @@ from patrons.pledges.stripe_objects import Charge, Dispute, Invoice, Subscriptio
 log = logging.getLogger(__name__)
 
 SUBSCRIPTION_EVENTS = frozenset(
-    {
-        "customer.subscription.created",
-        "customer.subscription.updated",
-        "customer.subscription.deleted",
-        "customer.subscription.paused",
-        "customer.subscription.resumed",
-    }
+    f"customer.subscription.{what}"
+    for what in ("created", "updated", "deleted", "paused", "resumed")
 )
 # invoice.paid and invoice.payment_succeeded state the same fact; real Stripe sends both
 INVOICE_EVENTS = frozenset(
-    {
-        "invoice.paid",
-        "invoice.payment_succeeded",
-        "invoice.payment_failed",
-        "invoice.voided",
-        "invoice.marked_uncollectible",
-    }
+    f"invoice.{what}"
+    for what in ("paid", "payment_succeeded", "payment_failed", "voided", "marked_uncollectible")
 )
 CHARGE_EVENTS = frozenset({"charge.refunded", "charge.refund.updated", "refund.updated"})
 DISPUTE_EVENTS = frozenset(
-    {
-        "charge.dispute.created",
-        "charge.dispute.updated",
-        "charge.dispute.closed",
-        "charge.dispute.funds_withdrawn",
-        "charge.dispute.funds_reinstated",
-    }
+    f"charge.dispute.{what}"
+    for what in ("created", "updated", "closed", "funds_withdrawn", "funds_reinstated")
 )
 HANDLED_EVENTS = SUBSCRIPTION_EVENTS | INVOICE_EVENTS | CHARGE_EVENTS | DISPUTE_EVENTS
 
