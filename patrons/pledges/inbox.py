@@ -28,6 +28,7 @@ from typing import Any, cast
 from flask import Flask
 from sqlalchemy import Table, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from patrons import mail
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 300  # longer than a batch takes (Stripe calls are bounded by STRIPE_TIMEOUT)
 CLAIM_BATCH = 5  # events claimed at a time: at most a few Stripe reads each
+WRITE_ATTEMPTS = 3  # a write that lost a race on a unique key is run again at once
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 MAX_ATTEMPTS = 12  # 5 s, 10 s, 20 s ... capped at an hour: about nine hours in all
 _APPLIER = "patrons.pledges.applier"
 
@@ -147,7 +150,7 @@ def apply_claimed(db: Session, gw: Gateway, event_id: str, *, grace_days: int) -
     try:
         remote = applying.fetch(gw, target)
         ctx = applying.Context(clock.now(), "webhook", event_id, True, grace_days)
-        changes = applying.write(db, remote, ctx)
+        changes = _write(db, remote, ctx)
     except applying.Unknown as exc:
         db.rollback()
         log.warning("stripe event %s (%s): %s; nothing applied", event_id, row.type, exc)
@@ -164,11 +167,33 @@ def apply_claimed(db: Session, gw: Gateway, event_id: str, *, grace_days: int) -
         db.rollback()
         log.exception("stripe event %s (%s) failed; rolled back", event_id, row.type)
         return _later(db, event_id, f"{type(exc).__name__}: {exc}"[:2000])
-    state = _finish(db, event_id, EventState.APPLIED, None, commit=False)
-    db.commit()  # the effects and the event's new state together
     for line in changes:
         log.info("stripe event %s: %s", event_id, line)
-    return state
+    return EventState.APPLIED
+
+
+def _write(db: Session, remote: applying.Remote, ctx: applying.Context) -> list[str]:
+    """Write the effects and mark the event applied, in one transaction. One that lost a race
+    on a unique key (two events about one new pledge or payment at once), or a PostgreSQL
+    serialization failure or deadlock, is run again at once: the winner's rows are visible
+    then, and this one updates them instead of inserting."""
+    assert ctx.event_id is not None
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            changes = applying.write(db, remote, ctx)
+            _finish(db, ctx.event_id, EventState.APPLIED, None, commit=False)
+            db.commit()
+            return changes
+        except (IntegrityError, DBAPIError) as exc:
+            db.rollback()
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if attempt == WRITE_ATTEMPTS or not (
+                isinstance(exc, IntegrityError) or sqlstate in _RETRYABLE_SQLSTATES
+            ):
+                raise
+            log.info("stripe event %s lost a race (%s); writing again", ctx.event_id,
+                     type(exc).__name__)  # fmt: skip
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _finish(
