@@ -20,6 +20,7 @@ from patrons.core import clock
 from patrons.core.db import session as db
 from patrons.models import StripeEvent
 from patrons.models.pledges import EventState
+from patrons.pledges import inbox
 from patrons.staff.forms import ActionForm
 
 bp = Blueprint("stripe_events", __name__)  # under /staff, behind its staff check
@@ -48,13 +49,6 @@ def stuck_events(session: Session, now: datetime) -> list[StripeEvent]:
     )
 
 
-def retry(event: StripeEvent, now: datetime) -> None:
-    """Back in the queue: the worker picks it up at its next pass."""
-    event.state = EventState.PENDING
-    event.next_attempt_at = now
-    event.claimed_until = None
-
-
 @bp.get("/stripe-events")
 def index() -> ResponseReturnValue:
     now = clock.now()
@@ -76,7 +70,7 @@ def retry_event(event_id: str) -> ResponseReturnValue:
     if event.state not in (EventState.FAILED, EventState.PENDING):
         flash(_("Event %(id)s was applied already; nothing to retry.", id=event.id), "error")
         return redirect(url_for("staff.stripe_events.index"), code=303)
-    retry(event, clock.now())
+    inbox.retry(db, event.id)  # attempts start again from 0: a fresh set of tries
     db.commit()
     flash(_("Event %(id)s is queued to be applied again.", id=event.id), "success")
     return redirect(url_for("staff.stripe_events.index"), code=303)
