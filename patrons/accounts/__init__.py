@@ -15,7 +15,9 @@ def init_login(app: Flask) -> None:
 
 def register(app: Flask) -> None:
     """/signup, /login, /account…; `flask create-staff`."""
-    from patrons.accounts import cli, views
+    from patrons.accounts import account_views, cli, devices, login_views, views  # noqa: F401
+    from patrons.accounts.view_helpers import bp
 
-    app.register_blueprint(views.bp)
+    app.register_blueprint(bp)
+    devices.init_app(app)
     app.cli.add_command(cli.create_staff)

@@ -1,8 +1,15 @@
 """All models, imported here so metadata is complete for Alembic and tests."""
 
-from patrons.models.accounts import User, UserSession
+from patrons.models.accounts import (
+    AuditEvent,
+    EmailToken,
+    KnownDevice,
+    RecoveryCode,
+    User,
+    UserSession,
+)
 from patrons.models.articles import Article, ArticleTag, CorrectionSuggestion, Tag
-from patrons.models.events import DailyCount
+from patrons.models.events import BeaconSeen, DailyCount
 from patrons.models.mail import OutboundEmail
 from patrons.models.pledges import (
     BillingCustomer,
@@ -19,6 +26,11 @@ from patrons.models.voting import Round, Topic, TopicArticle, Vote
 
 __all__ = [
     "Article",
+    "AuditEvent",
+    "BeaconSeen",
+    "EmailToken",
+    "KnownDevice",
+    "RecoveryCode",
     "BillingCustomer",
     "ArticleTag",
     "CorrectionSuggestion",

@@ -29,3 +29,17 @@ class DailyCount(Base):
     day: Mapped[dt.date] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class BeaconSeen(Base):
+    """One visitor (a daily keyed hash of address and browser, never stored raw) counted for
+    one article, event and day: the beacon counts each at most once (articles/counters.py)."""
+
+    __tablename__ = "beacon_seen"
+
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    visitor: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -265,7 +265,14 @@ def _check_lifetime(flags: dict[str, str], remember: bool) -> None:
 def test_threat_25_session_cookie_is_httponly_and_lax(client, db, remember):
     user = make_user(db)
     cookies = set_cookies(_sign_in(client, user.email, remember))
-    assert set(cookies) == {"session"}  # no second, "remember me" cookie to steal
+    # no "remember me" cookie to steal: the device cookie only names a known browser
+    # (accounts/devices.py) and signs nobody in on its own
+    assert set(cookies) == {"session", "patrons_device"}
+    device_flags = cookie_flags(cookies["patrons_device"])
+    assert "httponly" in device_flags and device_flags.get("samesite") == "Lax"
+    fresh = client.application.test_client()
+    fresh.set_cookie("patrons_device", cookies["patrons_device"].split(";")[0].split("=", 1)[1])
+    assert fresh.get("/account").status_code == 302  # to the sign-in page
     flags = cookie_flags(cookies["session"])
     assert "httponly" in flags
     assert flags.get("samesite") == "Lax"
@@ -289,7 +296,8 @@ def test_threat_25_production_session_cookie_is_a_secure_host_cookie(
         client = app.test_client()
         response = _sign_in(client, user.email, remember, base_url="https://localhost")
     cookies = set_cookies(response)
-    assert set(cookies) == {"__Host-session"}
+    assert set(cookies) == {"__Host-session", "__Host-patrons_device"}
+    assert "secure" in cookie_flags(cookies["__Host-patrons_device"])
     flags = cookie_flags(cookies["__Host-session"])
     assert "secure" in flags and "httponly" in flags
     assert flags.get("samesite") == "Lax"
