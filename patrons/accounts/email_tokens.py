@@ -1,0 +1,181 @@
+"""Emailed links and codes that mean one thing once (docs/security.md).
+
+A token is 32 random bytes in the link; the database keeps only its SHA-256, so a copy of
+the database opens nothing. Each token is for one purpose, single-use (`used_at`),
+short-lived (`LIFETIMES`, stated in the mail), and bound to the account's security stamp
+when it was made: a sign-out, a password change or reset, an address change or a
+two-factor change turns the stamp over, and every earlier token dies with it. A token may
+carry a six-digit code (typed on the page instead of opening the link; five tries) and may
+be bound to the browser that asked for it (the sign-in link).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from patrons.core import clock
+from patrons.models import EmailToken, User
+
+VERIFY = "verify"
+RESET = "reset"
+EMAIL_CHANGE = "email-change"
+SIGN_IN = "sign-in"
+LIFETIMES = {
+    VERIFY: timedelta(hours=24),
+    RESET: timedelta(hours=1),
+    EMAIL_CHANGE: timedelta(hours=24),
+    SIGN_IN: timedelta(minutes=15),
+}
+CODE_TRIES = 5
+TOKEN_MAX = 100  # longer than any token we make: refused before hashing
+
+
+class TokenError(ValueError):
+    """The link or code is unknown, expired, used, stale or for another browser; the message
+    says which, in words for the reader."""
+
+
+class TokenUsed(TokenError):
+    """The link was used already (verification says "already confirmed" for this one)."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    token: str  # goes into the link
+    code: str | None  # six digits, when asked for
+    minutes: int  # how long both last, for the mail to say
+
+
+@dataclass(frozen=True)
+class Used:
+    user: User
+    data: dict[str, Any]
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _code_hash(user_id: int, purpose: str, code: str) -> str:
+    """Keyed: six digits are too few for a plain hash to hide."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, f"{user_id}:{purpose}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def rotate_stamp(user: User) -> None:
+    """Kill every emailed token made so far for `user` (the caller commits)."""
+    user.security_stamp = secrets.token_hex(16)
+
+
+def issue(
+    db: Session,
+    user: User,
+    purpose: str,
+    *,
+    data: dict[str, Any] | None = None,
+    with_code: bool = False,
+    browser: str | None = None,
+) -> Issued:
+    """A new token for `user` and `purpose`; earlier unused ones of that purpose die."""
+    now = clock.now()
+    db.execute(
+        update(EmailToken)
+        .where(EmailToken.user_id == user.id, EmailToken.purpose == purpose,
+               EmailToken.used_at.is_(None))
+        .values(used_at=now)
+    )  # fmt: skip
+    token = secrets.token_urlsafe(32)
+    code = f"{secrets.randbelow(10**6):06d}" if with_code else None
+    lifetime = LIFETIMES[purpose]
+    db.add(
+        EmailToken(
+            user_id=user.id, purpose=purpose, token_hash=_hash(token),
+            code_hash=_code_hash(user.id, purpose, code) if code else None,
+            stamp=user.security_stamp, browser_hash=_hash(browser) if browser else None,
+            data=json.dumps(data) if data else None, created_at=now, expires_at=now + lifetime,
+        )
+    )  # fmt: skip
+    return Issued(token, code, int(lifetime.total_seconds() // 60))
+
+
+def _row(db: Session, purpose: str, token: str) -> EmailToken:
+    if not token or len(token) > TOKEN_MAX:
+        raise TokenError(_("That link is not valid. Copy the whole address from the email."))
+    row = db.scalar(
+        select(EmailToken).where(
+            EmailToken.token_hash == _hash(token), EmailToken.purpose == purpose
+        )
+    )
+    if row is None:
+        raise TokenError(_("That link is not valid. Copy the whole address from the email."))
+    return row
+
+
+def _check(db: Session, row: EmailToken, browser: str | None) -> User:
+    user = db.get(User, row.user_id)
+    if row.used_at is not None:
+        raise TokenUsed(_("That link has already been used. Ask for a new one if you need it."))
+    if user is None or row.stamp != user.security_stamp:
+        raise TokenError(
+            _("That link no longer works: the account changed since. Ask for a new one.")
+        )
+    if row.expires_at <= clock.now():
+        raise TokenError(_("That link has expired. Ask for a new one."))
+    if row.browser_hash is not None and (browser is None or _hash(browser) != row.browser_hash):
+        raise TokenError(
+            _("Open the link in the same browser where you asked for it, or ask for a new one.")
+        )
+    return user
+
+
+def peek(db: Session, purpose: str, token: str, *, browser: str | None = None) -> Used:
+    """What a live token names, without using it (a page that shows a form first)."""
+    row = _row(db, purpose, token)
+    return Used(_check(db, row, browser), json.loads(row.data) if row.data else {})
+
+
+def use(db: Session, purpose: str, token: str, *, browser: str | None = None) -> Used:
+    """Use a live token once; raises TokenError (TokenUsed the second time). Commit after."""
+    row = _row(db, purpose, token)
+    user = _check(db, row, browser)
+    row.used_at = clock.now()
+    return Used(user, json.loads(row.data) if row.data else {})
+
+
+def use_code(db: Session, user: User, purpose: str, code: str) -> Used:
+    """Use the newest live token of `user` for `purpose` by its six-digit code.
+
+    After CODE_TRIES wrong codes the token is spent: a new mail is needed. Commit after,
+    right or wrong (the tries count)."""
+    row = db.scalar(
+        select(EmailToken)
+        .where(EmailToken.user_id == user.id, EmailToken.purpose == purpose,
+               EmailToken.used_at.is_(None), EmailToken.code_hash.is_not(None))
+        .order_by(EmailToken.id.desc())
+        .limit(1)
+    )  # fmt: skip
+    if row is None:
+        raise TokenError(_("That code has expired or was used. Ask for a new one."))
+    _check(db, row, None)
+    code = code.strip()
+    if not (len(code) == 6 and code.isascii() and code.isdigit()) or not hmac.compare_digest(
+        row.code_hash or "", _code_hash(user.id, purpose, code)
+    ):
+        row.code_attempts += 1
+        if row.code_attempts >= CODE_TRIES:
+            row.used_at = clock.now()
+            raise TokenError(_("That code is wrong, and it was the last try. Ask for a new one."))
+        raise TokenError(_("That code is wrong. Check the email and try again."))
+    row.used_at = clock.now()
+    return Used(user, json.loads(row.data) if row.data else {})
