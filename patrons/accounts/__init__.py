@@ -15,7 +15,14 @@ def init_login(app: Flask) -> None:
 
 def register(app: Flask) -> None:
     """/signup, /login, /account…; `flask create-staff`."""
-    from patrons.accounts import account_views, cli, devices, login_views, views  # noqa: F401
+    from patrons.accounts import (  # noqa: F401  (each adds its routes to bp)
+        account_views,
+        cli,
+        devices,
+        login_views,
+        signup_views,
+        views,
+    )
     from patrons.accounts.view_helpers import bp
 
     app.register_blueprint(bp)

@@ -57,6 +57,12 @@ def sign_out(db: Session) -> None:
     from flask import session
     from flask_login import logout_user
 
+    from flask_login import current_user
+
+    from patrons.accounts.email_tokens import rotate_stamp
+
+    if current_user.is_authenticated:
+        rotate_stamp(current_user)  # no emailed link sent before the sign-out works after it
     sessions.end_session(db, session.get(SESSION_TOKEN_KEY))
     logout_user()
     session.clear()

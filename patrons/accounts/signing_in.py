@@ -31,5 +31,6 @@ def finish_sign_in(
 def complete(db: Session, user: User, *, remember: bool, method: str) -> None:
     """The session itself, once every factor is given; the caller commits."""
     auth.sign_in(db, user, remember=remember, user_agent=request.user_agent.string)
+    user.failed_sign_ins, user.sign_in_blocked_until = 0, None  # the per-account backoff
     devices.remember(db, user)
     audit.record(db, audit.SIGN_IN, user=user, detail={"method": method})
