@@ -95,6 +95,8 @@ class Settings:
     password_hash_time_cost: int = 3
     password_hash_memory_cost: int = 65536
     password_hash_parallelism: int = 4
+    # hashes run at once in one process (each holds PASSWORD_HASH_MEMORY_COST while it runs)
+    password_hash_concurrency: int = min(os.cpu_count() or 1, 4)
     # SIGN_IN_LINK_SAME_BROWSER: an emailed sign-in link opens only in the browser that asked
     sign_in_link_same_browser: bool = True
 
@@ -157,6 +159,9 @@ class Settings:
             password_hash_time_cost=_int(env, "PASSWORD_HASH_TIME_COST", 3, minimum=1),
             password_hash_memory_cost=_int(env, "PASSWORD_HASH_MEMORY_COST", 65536, minimum=8),
             password_hash_parallelism=_int(env, "PASSWORD_HASH_PARALLELISM", 4, minimum=1),
+            password_hash_concurrency=_int(
+                env, "PASSWORD_HASH_CONCURRENCY", cls.password_hash_concurrency, minimum=1
+            ),
             sign_in_link_same_browser=env.get("SIGN_IN_LINK_SAME_BROWSER", "true").strip().lower()
             not in {"0", "false", "no", "off"},
         )
