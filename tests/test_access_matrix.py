@@ -92,10 +92,12 @@ EXPECTED: dict[str, dict[str, dict[str, Expect]]] = {
     "accounts.logout": {"POST": same(302)},
     "accounts.signup": {"GET": anonymous_only(200, 302), "POST": anonymous_only(400, 302)},
     "accounts.signup_sent": {"GET": same(200)},
-    "accounts.verify": {"GET": same(200), "POST": same(400)},  # no token: 400
+    "accounts.verify": {"GET": same(400), "POST": same(400)},  # no token: 400
     "accounts.resend_verification": {"POST": same(400)},
     "accounts.forgot_password": {"GET": same(200), "POST": same(400)},
     "accounts.reset": {"GET": same(400), "POST": same(400)},  # no token: 400
+    "accounts.login_link": {"GET": anonymous_only(200, 302), "POST": anonymous_only(400, 302)},
+    "accounts.login_link_open": {"GET": same(400), "POST": same(400)},  # no token: 400
     # login_required
     "accounts.account": {"GET": signed_in_only(200)},
     "accounts.update_profile": {"POST": signed_in_only(302)},  # the name is optional

@@ -54,7 +54,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from patrons.accounts import tokens
+from patrons.accounts import email_tokens
 from patrons.articles import corrections
 from patrons.core.config import Settings
 from patrons.models import User
@@ -95,6 +95,8 @@ FIELDS = {
     "accounts.confirm_email_change": ["token"],
     "accounts.delete_account": ["password", "confirm"],
     "accounts.reset": ["new_password", "confirm", "token"],
+    "accounts.login_link": ["email", "next"],
+    "accounts.login_link_open": ["token", "remember"],
     "staff.new_article": [
         "title",
         "slug",
@@ -270,13 +272,8 @@ def _target(app: Flask, db: Session, endpoint: str) -> tuple[str, str]:
             values = {"event_id": _failed_event(db)}
         url = url_for(endpoint, **values)
         if endpoint == "accounts.reset":
-            token = tokens.make_token(
-                app.config["SETTINGS"].secret_key,
-                "reset",
-                uid=member.id,
-                pw=tokens.password_fingerprint(member.password_hash),
-            )
-            url += "?token=" + token
+            url += "?token=" + email_tokens.issue(db, member, email_tokens.RESET).token
+            db.commit()
     return url, ROLE.get(endpoint, "anonymous")
 
 

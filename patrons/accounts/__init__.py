@@ -19,6 +19,7 @@ def register(app: Flask) -> None:
         account_views,
         cli,
         devices,
+        link_views,
         login_views,
         signup_views,
         views,

@@ -7,6 +7,12 @@ when it was made: a sign-out, a password change or reset, an address change or a
 two-factor change turns the stamp over, and every earlier token dies with it. A token may
 carry a six-digit code (typed on the page instead of opening the link; five tries) and may
 be bound to the browser that asked for it (the sign-in link).
+
+Single use holds under concurrency: a token is spent by one conditional UPDATE (`used_at IS
+NULL`), and a code's tries are counted by one too, so two requests at once cannot both use
+a link, nor get more than CODE_TRIES guesses between them. A newer token of the same purpose
+supersedes the older ones: they expire (the reader is told a newer mail was sent), they are
+not "used" (verification would otherwise say "already confirmed" for a link never opened).
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from patrons.core import clock
@@ -61,6 +67,7 @@ class Issued:
 class Used:
     user: User
     data: dict[str, Any]
+    fresh: bool = True  # the stamp is the one the token was made with (see `any_stamp`)
 
 
 def _hash(token: str) -> str:
@@ -87,13 +94,13 @@ def issue(
     with_code: bool = False,
     browser: str | None = None,
 ) -> Issued:
-    """A new token for `user` and `purpose`; earlier unused ones of that purpose die."""
+    """A new token for `user` and `purpose`; earlier live ones of that purpose expire now."""
     now = clock.now()
     db.execute(
         update(EmailToken)
         .where(EmailToken.user_id == user.id, EmailToken.purpose == purpose,
-               EmailToken.used_at.is_(None))
-        .values(used_at=now)
+               EmailToken.used_at.is_(None), EmailToken.expires_at > now)
+        .values(expires_at=now)
     )  # fmt: skip
     token = secrets.token_urlsafe(32)
     code = f"{secrets.randbelow(10**6):06d}" if with_code else None
@@ -122,15 +129,17 @@ def _row(db: Session, purpose: str, token: str) -> EmailToken:
     return row
 
 
-def _check(db: Session, row: EmailToken, browser: str | None) -> User:
+def _check(db: Session, row: EmailToken, browser: str | None, any_stamp: bool = False) -> User:
     user = db.get(User, row.user_id)
     if row.used_at is not None:
         raise TokenUsed(_("That link has already been used. Ask for a new one if you need it."))
-    if user is None or row.stamp != user.security_stamp:
+    if user is None or (row.stamp != user.security_stamp and not any_stamp):
         raise TokenError(
             _("That link no longer works: the account changed since. Ask for a new one.")
         )
     if row.expires_at <= clock.now():
+        if row.expires_at < row.created_at + LIFETIMES.get(row.purpose, timedelta(0)):
+            raise TokenError(_("A newer email was sent since: use the link in the latest one."))
         raise TokenError(_("That link has expired. Ask for a new one."))
     if row.browser_hash is not None and (browser is None or _hash(browser) != row.browser_hash):
         raise TokenError(
@@ -139,43 +148,76 @@ def _check(db: Session, row: EmailToken, browser: str | None) -> User:
     return user
 
 
-def peek(db: Session, purpose: str, token: str, *, browser: str | None = None) -> Used:
+def _spend(db: Session, row: EmailToken) -> None:
+    """Mark `row` used, unless a concurrent request did first (then TokenUsed)."""
+    spent = db.execute(
+        update(EmailToken)
+        .where(EmailToken.id == row.id, EmailToken.used_at.is_(None))
+        .values(used_at=clock.now())
+    )
+    if cast(CursorResult[Any], spent).rowcount != 1:
+        raise TokenUsed(_("That link has already been used. Ask for a new one if you need it."))
+
+
+def _used(user: User, row: EmailToken) -> Used:
+    return Used(user, json.loads(row.data) if row.data else {}, row.stamp == user.security_stamp)
+
+
+def peek(
+    db: Session, purpose: str, token: str, *, browser: str | None = None, any_stamp: bool = False
+) -> Used:
     """What a live token names, without using it (a page that shows a form first)."""
     row = _row(db, purpose, token)
-    return Used(_check(db, row, browser), json.loads(row.data) if row.data else {})
+    return _used(_check(db, row, browser, any_stamp), row)
 
 
-def use(db: Session, purpose: str, token: str, *, browser: str | None = None) -> Used:
-    """Use a live token once; raises TokenError (TokenUsed the second time). Commit after."""
+def use(
+    db: Session, purpose: str, token: str, *, browser: str | None = None, any_stamp: bool = False
+) -> Used:
+    """Use a live token once; raises TokenError (TokenUsed the second time). Commit after.
+
+    `any_stamp`: accept a token made before the stamp last turned over (`Used.fresh` then
+    says so): verification still confirms the address, but signs nobody in."""
     row = _row(db, purpose, token)
-    user = _check(db, row, browser)
-    row.used_at = clock.now()
-    return Used(user, json.loads(row.data) if row.data else {})
+    user = _check(db, row, browser, any_stamp)
+    _spend(db, row)
+    return _used(user, row)
 
 
 def use_code(db: Session, user: User, purpose: str, code: str) -> Used:
     """Use the newest live token of `user` for `purpose` by its six-digit code.
 
-    After CODE_TRIES wrong codes the token is spent: a new mail is needed. Commit after,
-    right or wrong (the tries count)."""
+    Every try counts (one UPDATE each, so parallel guesses count too); after CODE_TRIES
+    the token is spent and a new mail is needed. Commit after, right or wrong."""
+    now = clock.now()
     row = db.scalar(
         select(EmailToken)
         .where(EmailToken.user_id == user.id, EmailToken.purpose == purpose,
-               EmailToken.used_at.is_(None), EmailToken.code_hash.is_not(None))
+               EmailToken.used_at.is_(None), EmailToken.code_hash.is_not(None),
+               EmailToken.expires_at > now)
         .order_by(EmailToken.id.desc())
         .limit(1)
     )  # fmt: skip
     if row is None:
         raise TokenError(_("That code has expired or was used. Ask for a new one."))
     _check(db, row, None)
+    counted = db.execute(
+        update(EmailToken)
+        .where(EmailToken.id == row.id, EmailToken.used_at.is_(None),
+               EmailToken.code_attempts < CODE_TRIES)
+        .values(code_attempts=EmailToken.code_attempts + 1)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    if cast(CursorResult[Any], counted).rowcount != 1:
+        raise TokenError(_("That code has expired or was used. Ask for a new one."))
+    db.refresh(row)
     code = code.strip()
     if not (len(code) == 6 and code.isascii() and code.isdigit()) or not hmac.compare_digest(
         row.code_hash or "", _code_hash(user.id, purpose, code)
     ):
-        row.code_attempts += 1
         if row.code_attempts >= CODE_TRIES:
-            row.used_at = clock.now()
+            row.used_at = now
             raise TokenError(_("That code is wrong, and it was the last try. Ask for a new one."))
         raise TokenError(_("That code is wrong. Check the email and try again."))
-    row.used_at = clock.now()
-    return Used(user, json.loads(row.data) if row.data else {})
+    _spend(db, row)
+    return _used(user, row)

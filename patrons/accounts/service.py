@@ -1,12 +1,16 @@
-"""Accounts: sign-up, email verification, profile and password changes.
+"""Accounts: the address check, profile, password and address changes, export, deletion.
 
-The signed links' key (`secret_key`, the app's SECRET_KEY) and the pages they lead to
-(`verify_url` and the like, absolute, ending where the token goes) are passed in by the
-views: nothing here reads the app's configuration or builds a URL."""
+Every emailed link is an `email_tokens` token (hashed, single-use, short-lived, bound to the
+security stamp: docs/security.md). A password change and an address change turn the stamp
+over, so no link mailed before them works after. The pages a link leads to (`confirm_url`,
+absolute, ending where the token goes) are passed in by the views: nothing here reads the
+app's configuration or builds a URL. Password resets and sign-in links are in recovery.py.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
@@ -14,28 +18,36 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from patrons import mail
-from patrons.accounts import sessions, tokens
+from patrons.accounts import audit, email_tokens, sessions
 from patrons.accounts.auth import find_user_by_email, normalise_email
 from patrons.accounts.passwords import hash_password, verify_password
 from patrons.core import clock
 from patrons.models import OutboundEmail, Payment, Pledge, Topic, User, UserSession, Vote
 
 
-def _token_user(db: Session, data: dict[str, object]) -> User | None:
-    """The account a signed link names (its `uid`), if it still exists."""
-    uid = data.get("uid")
-    return db.get(User, uid) if isinstance(uid, int) else None
+@dataclass(frozen=True)
+class Verified:
+    """A confirmed address. `may_sign_in`: the link's first use, and nothing (sign-out,
+    password change or reset, address change) happened to the account since it was sent."""
+
+    user: User
+    may_sign_in: bool
+    next_url: str | None
 
 
-def verify_email(db: Session, token: str, secret_key: str) -> User:
-    """Mark the address in `token` verified; raises TokenError for a bad or stale link."""
-    data = tokens.read_token(secret_key, "verify", token)
-    user = _token_user(db, data)
-    if user is None or user.email != data.get("email"):
-        raise tokens.TokenError(_("That link is for an address this account no longer uses."))
+def verify_email(db: Session, token: str) -> Verified:
+    """Confirm the address a verification link was sent to (once: TokenUsed after that).
+
+    A link from before a sign-out or password change still confirms the address, which has
+    not changed (an address change confirms the new one itself), but signs nobody in."""
+    used = email_tokens.use(db, email_tokens.VERIFY, token, any_stamp=True)
+    user = used.user
+    audit.record(db, audit.TOKEN_USED, user=user, detail={"purpose": email_tokens.VERIFY})
     if user.email_verified_at is None:
         user.email_verified_at = clock.now()
-    return user
+        audit.record(db, audit.EMAIL_VERIFIED, user=user)
+    next_url = used.data.get("next")
+    return Verified(user, used.fresh, next_url if isinstance(next_url, str) else None)
 
 
 def update_profile(user: User, display_name: str) -> None:
@@ -45,51 +57,16 @@ def update_profile(user: User, display_name: str) -> None:
 def change_password(
     db: Session, user: User, current: str, new: str, keep_token: str | None
 ) -> bool:
-    """Set a new password if `current` is right; every other session of the user ends."""
+    """Set a new password if `current` is right; every other session of the user ends, and
+    every emailed link sent before dies (the stamp turns over)."""
     if not verify_password(user.password_hash, current):
         return False
     user.password_hash = hash_password(new)
+    email_tokens.rotate_stamp(user)
     sessions.end_other_sessions(db, user, keep_token)
+    audit.record(db, audit.PASSWORD_CHANGED, user=user)
     mail.queue_message(db, user.email, "password_changed", _("Your password was changed"))
     return True
-
-
-def request_password_reset(db: Session, email: str, reset_url: str, secret_key: str) -> None:
-    """Mail a one-time reset link if the address has an account; say nothing either way."""
-    user = find_user_by_email(db, email)
-    if user is None:
-        return
-    token = tokens.make_token(
-        secret_key, "reset", uid=user.id, pw=tokens.password_fingerprint(user.password_hash)
-    )
-    mail.queue_message(
-        db,
-        user.email,
-        "reset_password",
-        _("Set a new password"),
-        link=reset_url + token,
-        hours=tokens.RESET_HOURS,
-    )
-
-
-def user_for_reset(db: Session, token: str, secret_key: str) -> User:
-    """The user a live reset link belongs to; a link dies once the password has changed."""
-    data = tokens.read_token(secret_key, "reset", token)
-    user = _token_user(db, data)
-    if user is None or data.get("pw") != tokens.password_fingerprint(user.password_hash):
-        raise tokens.TokenError(_("That link has already been used. Ask for a new one."))
-    return user
-
-
-def reset_password(db: Session, token: str, new_password: str, secret_key: str) -> User:
-    """Set the password from a reset link; every session of the user ends."""
-    user = user_for_reset(db, token, secret_key)
-    user.password_hash = hash_password(new_password)
-    if user.email_verified_at is None:
-        user.email_verified_at = clock.now()  # the link proved the address
-    sessions.end_other_sessions(db, user)
-    mail.queue_message(db, user.email, "password_changed", _("Your password was changed"))
-    return user
 
 
 def export_data(db: Session, user: User) -> dict[str, object]:
@@ -214,24 +191,29 @@ class EmailTaken(ValueError):
 
 
 def request_email_change(
-    db: Session, user: User, password: str, new_email: str, confirm_url: str, secret_key: str
+    db: Session,
+    user: User,
+    password: str,
+    new_email: str,
+    confirm_url: str,
+    secret_key: str | None = None,  # unused since links are stored tokens; kept for callers
 ) -> bool:
-    """Mail a confirmation link to the new address and a note to the old one.
+    """Mail a single-use confirmation link to the new address and a note to the old one.
 
-    Nothing changes until the link is used. Returns False when the password is wrong.
-    An address already in use gets no link (and the page does not say so).
+    Nothing changes until the link is used; the stamp turns over at once (links sent
+    before the request die). Returns False when the password is wrong. An address already
+    in use gets no link (and the page does not say so).
     """
     if not verify_password(user.password_hash, password):
         return False
+    email_tokens.rotate_stamp(user)
     new_email = normalise_email(new_email)
     if new_email == user.email or find_user_by_email(db, new_email) is not None:
         return True
-    token = tokens.make_token(
-        secret_key, "email-change", uid=user.id, old=user.email, new=new_email
-    )
+    issued = email_tokens.issue(db, user, email_tokens.EMAIL_CHANGE, data={"new": new_email})
     mail.queue_message(
         db, new_email, "confirm_new_email", _("Confirm your new email address"),
-        link=confirm_url + token, hours=tokens.EMAIL_CHANGE_HOURS,
+        link=confirm_url + issued.token, hours=issued.minutes // 60,
     )  # fmt: skip
     mail.queue_message(
         db, user.email, "email_change_requested", _("Your email address is about to change"),
@@ -240,14 +222,18 @@ def request_email_change(
     return True
 
 
-def confirm_email_change(db: Session, token: str, secret_key: str) -> User:
-    """Switch the account to the new address in `token`; the address counts as confirmed."""
-    data = tokens.read_token(secret_key, "email-change", token)
-    user = _token_user(db, data)
-    if user is None or user.email != data.get("old") or not isinstance(data.get("new"), str):
-        raise tokens.TokenError(_("That link is no longer valid."))
-    if find_user_by_email(db, data["new"]) is not None:
+def confirm_email_change(db: Session, token: str, secret_key: str | None = None) -> User:
+    """Switch the account to the new address in `token` (once); the address counts as
+    confirmed and the stamp turns over. The caller rolls back on EmailTaken."""
+    used = email_tokens.use(db, email_tokens.EMAIL_CHANGE, token)
+    user, new_email = used.user, used.data.get("new")
+    if not isinstance(new_email, str):
+        raise email_tokens.TokenError(_("That link is no longer valid."))
+    if find_user_by_email(db, new_email) is not None:
         raise EmailTaken(_("That address already belongs to another account."))
-    user.email = data["new"]
+    audit.record(db, audit.TOKEN_USED, user=user, detail={"purpose": email_tokens.EMAIL_CHANGE})
+    user.email = new_email
     user.email_verified_at = clock.now()
+    email_tokens.rotate_stamp(user)
+    audit.record(db, audit.EMAIL_CHANGED, user=user)
     return user
