@@ -116,7 +116,7 @@ def test_create_staff_refuses_a_short_password(app, db):
     result = run(app, "create-staff", "editor@example.org", "--password", "short")
 
     assert result.exit_code == 2
-    assert "at least 10 characters" in result.output
+    assert "at least 12 characters" in result.output  # staff: 12 (passwords.py)
     assert user_by_email(db, "editor@example.org") is None
 
 

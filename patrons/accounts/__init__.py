@@ -22,10 +22,12 @@ def register(app: Flask) -> None:
         link_views,
         login_views,
         signup_views,
+        throttle,
         views,
     )
     from patrons.accounts.view_helpers import bp
 
     app.register_blueprint(bp)
     devices.init_app(app)
+    throttle.init_app(app)
     app.cli.add_command(cli.create_staff)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patrons.accounts import sessions
@@ -55,9 +57,7 @@ def sign_in(db: Session, user: User, remember: bool, user_agent: str = "") -> No
 def sign_out(db: Session) -> None:
     """End this session on the server and in the browser; the view commits."""
     from flask import session
-    from flask_login import logout_user
-
-    from flask_login import current_user
+    from flask_login import current_user, logout_user
 
     from patrons.accounts.email_tokens import rotate_stamp
 
@@ -69,7 +69,12 @@ def sign_out(db: Session) -> None:
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """An address as it is stored and compared: NFKC, case-folded (docs/security.md), so the
+    composed and decomposed spellings of one address (NFC "é", NFD "e" + accent), its
+    full-width letters or its capitals are one account. (Case-folding can undo NFKC, as
+    Unicode's NFKC_Casefold notes, hence the second pass.)"""
+    folded = unicodedata.normalize("NFKC", email.strip()).casefold()
+    return unicodedata.normalize("NFKC", folded)
 
 
 def valid_email(email: str) -> str:
@@ -82,17 +87,18 @@ def valid_email(email: str) -> str:
 
 
 def find_user_by_email(db: Session, email: str) -> User | None:
-    return db.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
+    """Stored addresses are normalised (normalise_email): an exact match, on the unique index."""
+    return db.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-def authenticate(db: Session, email: str, password: str) -> User | None:
-    """The user these credentials belong to, or None; same work for unknown emails."""
-    user = find_user_by_email(db, email)
+def password_matches(user: User | None, password: str) -> bool:
+    """Whether `password` is `user`'s, rehashing it if the cost changed; the same work (a
+    dummy hash) when there is no such user. The caller commits."""
     if not verify_password(user.password_hash if user else None, password) or user is None:
-        return None
+        return False
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    return user
+    return True
 
 
 def create_or_promote_staff(db: Session, email: str, password: str | None) -> tuple[User, bool]:

@@ -18,6 +18,7 @@ from patrons.core.db import session as db
 def create_staff(email: str, password: str | None) -> None:
     """Create a staff account for EMAIL, or make that account staff."""
     from patrons.accounts import auth
+    from patrons.accounts.passwords import password_problem
 
     try:
         email = auth.valid_email(email)
@@ -29,9 +30,12 @@ def create_staff(email: str, password: str | None) -> None:
         if sys.stdin.isatty():
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         else:
-            password, generated = secrets.token_urlsafe(12), True
-    if password is not None and len(password) < 10:
-        raise click.BadParameter("use at least 10 characters", param_hint="--password")
+            password, generated = secrets.token_urlsafe(18), True
+    if password is not None:
+        name = existing.display_name if existing else None
+        problem = password_problem(password, email=email, name=name, staff=True)
+        if problem:
+            raise click.BadParameter(problem, param_hint="--password")
     user, created = auth.create_or_promote_staff(db, email, password)
     db.commit()
     click.echo(f"{'Created' if created else 'Promoted'} staff account {user.email}.")

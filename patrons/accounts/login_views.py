@@ -1,37 +1,79 @@
-"""Sign-in and sign-out (every way in ends in signing_in.finish_sign_in)."""
+"""Sign-in and sign-out (every way in ends in signing_in.finish_sign_in).
+
+How much guessing a password sign-in allows is throttle.py's: checked here, inside the
+view, so the rules are exact (the owner's known device is counted apart, and a refusal
+says for how long)."""
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
+
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.routing import BuildError
 
-from patrons.accounts import audit, auth
+from patrons.accounts import audit, auth, throttle
 from patrons.accounts.forms import LoginForm
 from patrons.accounts.signing_in import finish_sign_in
-from patrons.accounts.view_helpers import bp, failed, form_email
+from patrons.accounts.view_helpers import bp
 from patrons.core.db import session as db
-from patrons.core.extensions import limiter
 from patrons.core.urls import safe_next
 
 
+def login_link_url() -> str | None:
+    """The "Email me a sign-in link" page, once it exists (link_views.py)."""
+    try:
+        return url_for("accounts.login_link")
+    except BuildError:
+        return None
+
+
+def _page(form: LoginForm, target: str, status: int, **refusal: object) -> tuple[str, int]:
+    page = render_template(
+        "accounts/login.html", form=form, next=target, login_link=login_link_url(), **refusal
+    )
+    return page, status
+
+
+def _refused(form: LoginForm, target: str, verdict: throttle.Verdict) -> ResponseReturnValue:
+    wait = verdict.wait or timedelta(minutes=1)
+    if verdict.by_ip:
+        message = _(
+            "Too many failed sign-ins from your network. Try again in %(wait)s.",
+            wait=format_timedelta(wait, threshold=1),
+        )
+    else:
+        message = _(
+            "Too many failed sign-ins with this address. Try again in %(wait)s.",
+            wait=format_timedelta(wait, threshold=1),
+        )
+    body, status = _page(form, target, 429, refusal=message)
+    return body, status, {"Retry-After": str(math.ceil(wait.total_seconds()))}
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("5 per minute", methods=["POST"], deduct_when=failed)
-@limiter.limit("5 per minute", methods=["POST"], key_func=form_email, deduct_when=failed)
 def login() -> ResponseReturnValue:
     target = safe_next(request.values.get("next"), url_for("articles.index"))
     if current_user.is_authenticated:
         return redirect(target)
     form = LoginForm()
     if form.validate_on_submit():
-        user = auth.authenticate(db, form.email.data or "", form.password.data or "")
-        if user is not None:
+        verdict = throttle.check(db, form.email.data or "")
+        if verdict.wait is not None:
+            return _refused(form, target, verdict)
+        user = verdict.user
+        if auth.password_matches(user, form.password.data or "") and user is not None:
+            throttle.succeeded(user)
+            db.commit()  # also when a second factor comes first (finish_sign_in)
             remember = bool(form.remember.data)
             return finish_sign_in(db, user, remember=remember, target=target, method="password")
+        throttle.failed(db, verdict)
         flash(_("That email and password do not match an account."), "error")
-    status = 400 if request.method == "POST" else 200
-    return render_template("accounts/login.html", form=form, next=target), status
+    return _page(form, target, 400 if request.method == "POST" else 200)
 
 
 @bp.post("/logout")

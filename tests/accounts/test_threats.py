@@ -133,7 +133,15 @@ def test_threat_22_sign_in_takes_as_long_for_known_and_unknown_emails(client, db
         response = failed_login(client, f"{which}@example.org")
         assert response.status_code == 400, response.status_code  # not a 429: limits reset
 
-    known, unknown = _timed(sign_in)
+    def unblock() -> None:  # the per-account backoff (throttle.py) is kept in the database
+        from sqlalchemy import update
+
+        from patrons.models import User
+
+        db.execute(update(User).values(failed_sign_ins=0, sign_in_blocked_until=None))
+        db.commit()
+
+    known, unknown = _timed(sign_in, between=unblock)
     assert _similar(known, unknown), f"known {known * 1000:.1f} ms, unknown {unknown * 1000:.1f} ms"
 
 
