@@ -94,7 +94,7 @@ def reset() -> ResponseReturnValue:
     token = form.token.data or request.args.get("token", "")
     form.token.data = token
     try:
-        email_tokens.peek(db, email_tokens.RESET, token)
+        form.account = email_tokens.peek(db, email_tokens.RESET, token).user
         if form.validate_on_submit():
             user = recovery.reset_password(db, token, form.new_password.data or "")
             db.commit()
