@@ -60,6 +60,7 @@ def update_profile() -> ResponseReturnValue:
 @limiter.limit("10 per hour")
 def change_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
+    form.account = current_user  # staff need 12 characters (passwords.py)
     if form.validate_on_submit():
         token = cookie_session.get(auth.SESSION_TOKEN_KEY)
         changed = service.change_password(
