@@ -128,16 +128,24 @@ def password_problem(
         return str(_("Use at least %(num)d characters.", num=minimum))
     if email and _fold(password) == _fold(email):
         return str(_("Your password cannot be your email address."))
+    advice = _("Add a few more words: several unrelated words you will remember work well.")
+    letters = _letters(password)
+    if letters and any(letters in _letters(own) for own in (email, name or "") if own):
+        return f"{_('It is too close to your email address, your name or our name.')} {advice}"
     judged = unicodedata.normalize("NFKC", password)[:JUDGED_LENGTH]  # "ｐａｓｓ" is "pass"
     result = _judge(judged, _user_inputs(email, name))
     if result["score"] >= MIN_SCORE:
         return None
-    advice = _("Add a few more words: several unrelated words you will remember work well.")
     return f"{_why(result['sequence'])} {advice}"
 
 
 def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text.strip()).casefold()
+
+
+def _letters(text: str) -> str:
+    """Only the letters and digits: "new.reader@example" is made of the address's."""
+    return "".join(c for c in _fold(text) if c.isalnum())
 
 
 def _user_inputs(email: str, name: str | None) -> list[str]:
