@@ -1,15 +1,24 @@
-"""The account page: profile, password, address, export and deletion."""
+"""The account page: profile, password, address, two-factor (turning it off, new recovery
+codes; enrolment is two_factor_views.py), recent security events, export and deletion."""
 
 from __future__ import annotations
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask import session as cookie_session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from patrons import mail
-from patrons.accounts import auth, service
+from patrons.accounts import (  # two_factor_views: its pages join this blueprint
+    audit,
+    auth,
+    second_factor,
+    security_log,
+    service,
+    totp,
+    two_factor_views,
+)
 from patrons.accounts.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -17,6 +26,8 @@ from patrons.accounts.forms import (
     EmailForm,
     ProfileForm,
 )
+from patrons.accounts.passwords import verify_password
+from patrons.accounts.two_factor_forms import ButtonForm, ProofForm
 from patrons.accounts.view_helpers import absolute, bp, secret
 from patrons.core.db import session as db
 from patrons.core.extensions import limiter, login_required
@@ -40,6 +51,10 @@ def _account_page(**forms: object) -> str:
         password_form=forms.get("password_form") or ChangePasswordForm(),
         resend_form=EmailForm(email=current_user.email),
         email_form=forms.get("email_form") or ChangeEmailForm(),
+        two_factor_form=forms.get("two_factor_form") or ProofForm(),
+        button_form=ButtonForm(),
+        recovery_left=totp.recovery_codes_left(db, current_user),
+        events=security_log.recent(db, current_user),
     )
 
 
@@ -141,3 +156,41 @@ def change_email() -> ResponseReturnValue:
             return redirect(url_for("accounts.account"))
         form.password.errors = [_("That is not your password.")]
     return _account_page(email_form=form), 400
+
+
+@bp.post("/account/two-factor/off")
+@login_required
+@limiter.limit("5 per minute;20 per hour", deduct_when=two_factor_views.refused)
+def two_factor_disable() -> ResponseReturnValue:
+    """Turning two-factor off asks for a current code (or recovery code) or the password."""
+    form = ProofForm()
+    if form.validate_on_submit():
+        if not second_factor.required_at_all(current_user):
+            abort(400, _("Two-factor sign-in is not on for your account."))
+        proof = form.proof.data or ""
+        if totp.verify(db, current_user, proof, "disable") or verify_password(
+            current_user.password_hash, proof
+        ):
+            totp.disable(db, current_user)
+            db.commit()
+            flash(_("Two-factor sign-in is off. Signing in asks for your password only."), "info")
+            return redirect(url_for("accounts.account"))
+        audit.record(db, audit.TWO_FACTOR_FAILED, user=current_user, detail={"where": "disable"})
+        db.commit()
+        form.proof.errors = [_("That is neither a current code nor your password.")]
+    return _account_page(two_factor_form=form), 400
+
+
+@bp.post("/account/two-factor/recovery-codes")
+@login_required
+@second_factor.fresh_second_factor_required
+def two_factor_new_codes() -> ResponseReturnValue:
+    """Ten new recovery codes (the old ones stop working), shown once."""
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    if not second_factor.required_at_all(current_user):
+        abort(400, _("Two-factor sign-in is not on for your account."))
+    codes = totp.make_recovery_codes(db, current_user)
+    audit.record(db, security_log.NEW_RECOVERY_CODES, user=current_user)
+    db.commit()
+    return two_factor_views.codes_page(codes, url_for("accounts.account"))

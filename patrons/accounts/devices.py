@@ -32,7 +32,8 @@ def cookie_name() -> str:
 
 def current(db: Session, user: User) -> KnownDevice | None:
     """This browser's record for `user`, if it is one of their known devices."""
-    token = request.cookies.get(cookie_name(), "")
+    # (a device made earlier in this request: its cookie is not in the browser yet)
+    token = g.get("patrons_device_cookie") or request.cookies.get(cookie_name(), "")
     if not token or len(token) > 100:
         return None
     return db.scalar(

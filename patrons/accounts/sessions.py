@@ -85,3 +85,24 @@ def end_other_sessions(db: Session, user: User, keep_token: str | None = None) -
         query = query.where(UserSession.token_hash != _hash(keep_token))
     ended = cast(CursorResult[Any], db.execute(query.values(revoked_at=clock.now())))
     return ended.rowcount or 0
+
+
+def current(db: Session, token: str | None) -> UserSession | None:
+    """The live session row of `token` (this browser's sign-in), or None."""
+    if not token or len(token) > 100:
+        return None
+    return db.scalar(
+        select(UserSession).where(
+            UserSession.token_hash == _hash(token),
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > clock.now(),
+        )
+    )
+
+
+def mark_reauthenticated(db: Session, token: str | None) -> None:
+    """This session just gave its second factor (or, without two-factor, the password)
+    again: staff actions on money or people may run for a while (second_factor.py)."""
+    row = current(db, token)
+    if row is not None:
+        row.two_factor_at = clock.now()

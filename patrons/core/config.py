@@ -37,6 +37,15 @@ def _int(environ: dict[str, str], name: str, default: int, minimum: int = 0) -> 
     return value
 
 
+def _flag(environ: dict[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes")
+
+
 def _dev_secret_key(instance: Path) -> str:
     """A random key kept under instance/ so development sessions survive restarts."""
     path = instance / "secret_key"
@@ -95,6 +104,9 @@ class Settings:
     password_hash_time_cost: int = 3
     password_hash_memory_cost: int = 65536
     password_hash_parallelism: int = 4
+    # staff must have two-factor on before any staff page (default: on in production)
+    staff_two_factor_required: bool = False
+    audit_keep_days: int = 365  # `flask prune-audit` deletes older audit events
     # hashes run at once in one process (each holds PASSWORD_HASH_MEMORY_COST while it runs)
     password_hash_concurrency: int = min(os.cpu_count() or 1, 4)
     # SIGN_IN_LINK_SAME_BROWSER: an emailed sign-in link opens only in the browser that asked
@@ -159,6 +171,8 @@ class Settings:
             password_hash_time_cost=_int(env, "PASSWORD_HASH_TIME_COST", 3, minimum=1),
             password_hash_memory_cost=_int(env, "PASSWORD_HASH_MEMORY_COST", 65536, minimum=8),
             password_hash_parallelism=_int(env, "PASSWORD_HASH_PARALLELISM", 4, minimum=1),
+            staff_two_factor_required=_flag(env, "STAFF_TWO_FACTOR_REQUIRED", mode == "production"),
+            audit_keep_days=_int(env, "AUDIT_KEEP_DAYS", 365, minimum=1),
             password_hash_concurrency=_int(
                 env, "PASSWORD_HASH_CONCURRENCY", cls.password_hash_concurrency, minimum=1
             ),
