@@ -174,7 +174,7 @@ def _meanwhile(
 ) -> None:
     """The first `_check` (the first request, row read) lets another session run `action`
     and commit before going on."""
-    check, done = email_tokens._check, []
+    check, done = email_tokens._check, list[bool]()
 
     def interleaved(*args: object, **kw: object) -> User:
         if not done:
