@@ -153,6 +153,19 @@ EXPECTED: dict[str, dict[str, dict[str, Expect]]] = {
     "staff.simulate.failed_renewal": {"POST": staff_only(404)},
 }
 
+# two-factor (accounts/two_factor_views.py, account_views.py) and the staff audit log. No
+# one here has two-factor on: turning it off or making new codes is a 400 with its reason;
+# the challenge without a pending sign-in sends to /login (GET) or says it expired (400)
+EXPECTED.update(
+    {
+        "accounts.two_factor_setup": {"GET": signed_in_only(200), "POST": signed_in_only(400)},
+        "accounts.two_factor_disable": {"POST": signed_in_only(400)},
+        "accounts.two_factor_new_codes": {"POST": signed_in_only(400)},
+        "accounts.two_factor_challenge": {"GET": same(302), "POST": same(400)},
+        "accounts.reauth": {"GET": signed_in_only(200), "POST": signed_in_only(400)},
+        "staff.audit.index": {"GET": staff_only(200)},
+    }
+)
 
 @dataclass
 class World:

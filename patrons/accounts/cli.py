@@ -17,7 +17,7 @@ from patrons.core.db import session as db
 @click.option("--password", envvar="STAFF_PASSWORD", help="Default: asked for, or generated.")
 def create_staff(email: str, password: str | None) -> None:
     """Create a staff account for EMAIL, or make that account staff."""
-    from patrons.accounts import auth
+    from patrons.accounts import audit, auth
     from patrons.accounts.passwords import password_problem
 
     try:
@@ -37,6 +37,8 @@ def create_staff(email: str, password: str | None) -> None:
         if problem:
             raise click.BadParameter(problem, param_hint="--password")
     user, created = auth.create_or_promote_staff(db, email, password)
+    db.flush()
+    audit.record(db, "staff.role", user=user, detail={"via": "create-staff", "created": created})
     db.commit()
     click.echo(f"{'Created' if created else 'Promoted'} staff account {user.email}.")
     if generated:

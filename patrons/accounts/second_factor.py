@@ -153,6 +153,7 @@ def fresh_second_factor_required(view: View) -> View:
             return view(*args, **kwargs)
         return ask_again()
 
+    wrapped.fresh_second_factor = True  # type: ignore[attr-defined]  # found by the tests
     return cast(View, wrapped)
 
 

@@ -8,7 +8,10 @@ from typing import Any, cast
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_login import current_user
 
+from patrons.accounts import audit
+from patrons.accounts.second_factor import fresh_second_factor_required
 from patrons.core import clock
 from patrons.core.config import Settings
 from patrons.core.csvexport import to_csv
@@ -53,10 +56,14 @@ def index() -> ResponseReturnValue:
 
 
 @bp.get(f"/reports/<{CSV_TABLES}:table>.csv")
+@fresh_second_factor_required  # an export of the members' money
 def table_csv(table: str) -> ResponseReturnValue:
     rng = _range()
     found = service.full_table(db, table, rng, _rates(), clock.now(),
                                _settings().pledge_grace_days, _codes())  # fmt: skip
+    audit.record(db, "staff.export", actor=current_user,
+                 detail={"table": table, "first": rng.first, "last": rng.last})  # fmt: skip
+    db.commit()
     return _csv_response(f"{table}-{rng.first}-{rng.last}", [found.headers, *found.rows])
 
 
@@ -84,7 +91,10 @@ def exchange_rates() -> ResponseReturnValue:
 
 
 @bp.get("/members/<int:user_id>")
+@fresh_second_factor_required  # one person's data: payments, votes, mail
 def member(user_id: int) -> ResponseReturnValue:
     user = db.get(User, user_id) or abort(404)
+    audit.record(db, "staff.member", actor=current_user, user=user)
+    db.commit()
     return render_template("staff/member.html", member=user,
                            history=members.history(db, user))  # fmt: skip

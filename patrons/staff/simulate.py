@@ -10,7 +10,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_login import current_user
 
+from patrons.accounts import audit
+from patrons.accounts.second_factor import fresh_second_factor_required
 from patrons.core.db import session as db
 from patrons.pledges.billing import gateway
 from patrons.pledges.errors import PledgeError
@@ -49,6 +52,7 @@ def index() -> ResponseReturnValue:
 
 
 @bp.post("/simulate/renewal")
+@fresh_second_factor_required  # charges (offline) and renews every active pledge
 def renewal() -> ResponseReturnValue:
     gw = _offline_gateway()
     if not ActionForm().validate_on_submit():
@@ -59,12 +63,14 @@ def renewal() -> ResponseReturnValue:
         db.rollback()
         flash(exc.message, "error")
     else:
+        audit.record(db, "staff.simulate_renewal", actor=current_user, detail={"count": count})
         db.commit()
         flash(_("Next month simulated: %(count)d active pledges renewed.", count=count), "success")
     return redirect(url_for("staff.simulate.index"), code=303)
 
 
 @bp.post("/simulate/failed-renewal/<int:pledge_id>")
+@fresh_second_factor_required  # a pledge's renewal refused: it goes past due
 def failed_renewal(pledge_id: int) -> ResponseReturnValue:
     gw = _offline_gateway()
     if not ActionForm().validate_on_submit():
@@ -80,6 +86,8 @@ def failed_renewal(pledge_id: int) -> ResponseReturnValue:
         db.rollback()
         flash(exc.message, "error")
     else:
+        audit.record(db, "staff.simulate_failed_renewal", actor=current_user,
+                     user=pledge.user_id, detail={"pledge": pledge.id})  # fmt: skip
         db.commit()
         flash(_("A failed renewal was simulated: pledge %(id)d is now %(status)s.",
                 id=pledge.id, status=pledge.status), "success")  # fmt: skip

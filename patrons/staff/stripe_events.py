@@ -13,9 +13,12 @@ from datetime import datetime, timedelta
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from patrons.accounts import audit
+from patrons.accounts.second_factor import fresh_second_factor_required
 from patrons.core import clock
 from patrons.core.db import session as db
 from patrons.models import StripeEvent
@@ -61,6 +64,7 @@ def index() -> ResponseReturnValue:
 
 
 @bp.post("/stripe-events/<event_id>/retry")
+@fresh_second_factor_required  # applying a payment event changes pledges and payments
 def retry_event(event_id: str) -> ResponseReturnValue:
     if len(event_id) > EVENT_ID_MAX:
         abort(404)
@@ -71,6 +75,8 @@ def retry_event(event_id: str) -> ResponseReturnValue:
         flash(_("Event %(id)s was applied already; nothing to retry.", id=event.id), "error")
         return redirect(url_for("staff.stripe_events.index"), code=303)
     inbox.retry(db, event.id)  # attempts start again from 0: a fresh set of tries
+    detail = {"event": event.id, "type": event.type}
+    audit.record(db, "staff.stripe_retry", actor=current_user, detail=detail)
     db.commit()
     flash(_("Event %(id)s is queued to be applied again.", id=event.id), "success")
     return redirect(url_for("staff.stripe_events.index"), code=303)

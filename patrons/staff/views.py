@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from patrons import site
+from patrons.accounts import audit, second_factor
 from patrons.accounts import service as accounts_service
 from patrons.articles import corrections, service
 from patrons.core.db import session as db
@@ -29,6 +30,9 @@ def require_staff() -> ResponseReturnValue | None:
         return cast(ResponseReturnValue, login_manager.unauthorized())
     if not current_user.is_staff:
         abort(403)
+    if second_factor.enrolment_needed(current_user):  # STAFF_TWO_FACTOR_REQUIRED
+        flash(_("Staff accounts need two-factor sign-in. Set it up to continue."), "info")
+        return redirect(url_for("accounts.two_factor_setup", next=request.full_path.rstrip("?")))
     return None
 
 
@@ -167,8 +171,13 @@ def site_texts() -> ResponseReturnValue:
 
 
 @bp.get("/members")
+@second_factor.fresh_second_factor_required
 def members() -> ResponseReturnValue:
-    """Members, newest first, searchable by email or name."""
+    """Members, newest first, searchable by email or name (personal data: a fresh second
+    factor, and a line in the audit log)."""
     query_text = " ".join(request.args.get("q", "").split())[:254]
     rows = accounts_service.find_members(db, query_text)
+    audit.record(db, "staff.members", actor=current_user, detail={"q": query_text,
+                                                                  "shown": len(rows)})  # fmt: skip
+    db.commit()
     return render_template("staff/members.html", members=rows, q=query_text)
