@@ -152,7 +152,6 @@ EXPECTED: dict[str, dict[str, dict[str, Expect]]] = {
     "staff.simulate.renewal": {"POST": staff_only(404)},
     "staff.simulate.failed_renewal": {"POST": staff_only(404)},
 }
-
 # two-factor (accounts/two_factor_views.py, account_views.py) and the staff audit log. No
 # one here has two-factor on: turning it off or making new codes is a 400 with its reason;
 # the challenge without a pending sign-in sends to /login (GET) or says it expired (400)
@@ -166,6 +165,7 @@ EXPECTED.update(
         "staff.audit.index": {"GET": staff_only(200)},
     }
 )
+
 
 @dataclass
 class World:
