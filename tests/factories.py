@@ -40,7 +40,10 @@ def production_password_hash() -> str:
 
 
 def make_user(db: Session, email: str | None = None, is_staff: bool = False, **kw: object) -> User:
+    """A member whose address is confirmed (pass email_verified_at=None for one who has not
+    confirmed it: such a reader cannot start a pledge)."""
     kw.setdefault("password_hash", _PASSWORD_HASH)
+    kw.setdefault("email_verified_at", clock.now())
     user = User(
         email=email or f"reader{next(_seq)}@example.org",
         is_staff=is_staff,

@@ -91,9 +91,10 @@ EXPECTED: dict[str, dict[str, dict[str, Expect]]] = {
     "accounts.login": {"GET": anonymous_only(200, 302), "POST": anonymous_only(400, 302)},
     "accounts.logout": {"POST": same(302)},
     "accounts.signup": {"GET": anonymous_only(200, 302), "POST": anonymous_only(400, 302)},
-    "accounts.signup_sent": {"GET": same(200)},
+    "accounts.signup_sent": {"GET": same(200), "POST": same(400)},  # no code page: 400
     "accounts.verify": {"GET": same(400), "POST": same(400)},  # no token: 400
     "accounts.resend_verification": {"POST": same(400)},
+    "accounts.confirm_to_pledge": {"POST": signed_in_only(303)},  # back to /support
     "accounts.forgot_password": {"GET": same(200), "POST": same(400)},
     "accounts.reset": {"GET": same(400), "POST": same(400)},  # no token: 400
     "accounts.login_link": {"GET": anonymous_only(200, 302), "POST": anonymous_only(400, 302)},

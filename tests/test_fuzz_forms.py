@@ -88,6 +88,8 @@ FIELDS = {
     "accounts.signup": ["email", "password", "display_name", "website"],
     "accounts.verify": ["token"],
     "accounts.resend_verification": ["email"],
+    "accounts.signup_sent": ["code"],
+    "accounts.confirm_to_pledge": ["currency", "amount", "other_amount"],
     "accounts.update_profile": ["display_name", "is_staff", "email"],
     "accounts.change_password": ["current_password", "new_password", "confirm"],
     "accounts.forgot_password": ["email"],
@@ -170,6 +172,7 @@ ROLE.update(
             "accounts.change_password",
             "accounts.change_email",
             "accounts.delete_account",
+            "accounts.confirm_to_pledge",
         ],
         "member",
     )

@@ -61,21 +61,27 @@ def support() -> ResponseReturnValue:
             error = exc.message
     elif currency is None:
         choice = templating.remembered_choice(config, request.cookies)
+    # Continue, signed out: the page says why an account is needed and offers one, and the
+    # choice is kept (in the links and a cookie) through sign-up, the code and sign-in
     anonymous = not current_user.is_authenticated
-    if choice is not None and "continue" in args and anonymous and gateway() is not None:
-        back = url_for("pledges.support", currency=choice.currency, amount=choice.amount)
-        response = redirect(url_for("accounts.login", next=back), code=303)
+    needs_account = bool(choice and "continue" in args and anonymous and gateway() is not None)
+    other_text = args.get("other_amount", "")[:12]
+    page = _support_page(choice, currency, error, other_text, needs_account=needs_account)
+    response = current_app.make_response((page, 400 if error else 200))
+    if needs_account and choice is not None:
         templating.remember_choice(response, choice, secure=config.is_production)
-    else:
-        page = _support_page(choice, currency, error, args.get("other_amount", "")[:12])
-        response = current_app.make_response((page, 400 if error else 200))
     source = attribution.from_link(db, args)  # the banner's or the notice's link
     remembered = attribution.remember(response, source, secure=config.is_production)
     return cast(ResponseReturnValue, remembered)
 
 
 def _support_page(
-    choice: Choice | None, currency: CurrencyOption | None, error: str | None, other_text: str
+    choice: Choice | None,
+    currency: CurrencyOption | None,
+    error: str | None,
+    other_text: str,
+    *,
+    needs_account: bool = False,
 ) -> str:
     config = settings()
     pledge = queries.open_pledge(db, reader().id) if current_user.is_authenticated else None
@@ -93,7 +99,10 @@ def _support_page(
         db.rollback()  # no transaction open during the call to Stripe (a read: no commit)
         waiting = finishing.waits_for_the_bank(gw, subscription_id)
     ready = gw is not None and bool(config.stripe_publishable_key)
-    card_form = ready and current_user.is_authenticated and (pledge is None or bool(unfinished))
+    # the card only for a confirmed address: receipts and notices must reach the reader
+    confirmed = current_user.is_authenticated and reader().email_verified_at is not None
+    card_form = ready and confirmed and (pledge is None or bool(unfinished))
+    back = url_for("pledges.support", currency=option.code, amount=amount)
     if card_form:
         g.csp_stripe = True  # the card form loads Stripe.js (web.content_security_policy)
     return render_template(
@@ -109,7 +118,10 @@ def _support_page(
         start_over_form=ActionForm(),
         options_data=templating.options_data(config),
         stripe_js_url=templating.stripe_js_url(config),
-        login_next=url_for("pledges.support", currency=option.code, amount=amount),
+        confirmed=confirmed,
+        needs_account=needs_account,
+        login_next=back,
+        signup_url=url_for("accounts.signup", next=back),
         attempt=secrets.token_urlsafe(12),
         other_text=other_text,
     )
@@ -124,6 +136,11 @@ def _support_page(
 @json_step
 def start() -> ResponseReturnValue:
     gw = gateway_or_404()
+    if reader().email_verified_at is None:  # receipts and notices must reach the reader
+        raise PledgeError(
+            _("Confirm your email address before you pledge: reload this page to get a code."),
+            403,
+        )
     data = payload()
     choice = parse_choice(
         settings(), data.get("currency"), data.get("amount"), data.get("other_amount")
