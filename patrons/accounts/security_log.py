@@ -55,7 +55,8 @@ _SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
 
 @dataclass(frozen=True)
 class Shown:
-    when: str
+    date: str  # "6 December 2026"
+    time: str  # "at 14:05 UTC"
     what: str
     browser: str
     address: str
@@ -63,8 +64,12 @@ class Shown:
 
 
 def when(event: AuditEvent) -> str:
-    at = event.created_at
-    return str(_("%(date)s at %(time)s UTC", date=format_date(at), time=f"{at:%H:%M}"))
+    """ "6 December 2026 at 14:05 UTC"."""
+    return f"{format_date(event.created_at)} {at_time(event)}"
+
+
+def at_time(event: AuditEvent) -> str:
+    return str(_("at %(time)s UTC", time=f"{event.created_at:%H:%M}"))
 
 
 def browser(user_agent: str) -> str:
@@ -101,8 +106,7 @@ def recent(db: Session, user: User, limit: int = SHOWN) -> list[Shown]:
     )
     calm = {audit.SIGN_IN, audit.SIGN_OUT, audit.EMAIL_VERIFIED, audit.TOKEN_USED}
     return [
-        Shown(
-            when(e), describe(e), browser(e.user_agent), e.ip or _("unknown"), e.kind not in calm
-        )  # fmt: skip
+        Shown(format_date(e.created_at), at_time(e), describe(e), browser(e.user_agent),
+              e.ip or _("unknown"), e.kind not in calm)  # fmt: skip
         for e in rows
     ]
