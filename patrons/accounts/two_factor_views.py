@@ -14,6 +14,7 @@ from flask import flash, make_response, redirect, render_template, request, url_
 from flask import session as cookie_session
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -122,8 +123,10 @@ def two_factor_challenge() -> ResponseReturnValue:
             db.commit()
             if used == totp.RECOVERY:
                 left = totp.recovery_codes_left(db, user)
-                flash(_("You used a recovery code. %(left)d are left: make new ones on your "
-                        "account page if you are running out.", left=left), "info")  # fmt: skip
+                flash(ngettext("You used a recovery code. %(num)d is left: make new ones on "
+                               "your account page.", "You used a recovery code. %(num)d are "
+                               "left: make new ones on your account page if you are running "
+                               "out.", left), "info")  # fmt: skip
             return redirect(pending.target)
         audit.record(db, audit.TWO_FACTOR_FAILED, user=user, detail={"where": "sign_in"})
         db.commit()
