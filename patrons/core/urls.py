@@ -22,16 +22,30 @@ def safe_next(target: str | None, default: str) -> str:
 MAX_DB_ID = 2**31 - 1  # PostgreSQL INTEGER
 
 
+def ascii_int(value: str) -> int:
+    """`int(value)` for ASCII digits (and a leading minus) only: Python's int() also reads
+    "٥" and "５" as 5, and "1_0" as 10, which no form or address of this site means.
+    ValueError otherwise."""
+    digits = value.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(value)
+    return int(value)
+
+
 def db_id(value: str) -> int:
     """A row id from a query string; out of range raises ValueError, so `.get` ignores it."""
-    number = int(value)
+    number = ascii_int(value)
     if not 1 <= number <= MAX_DB_ID:
         raise ValueError(value)
     return number
 
 
 class DatabaseIdConverter(IntegerConverter):
-    """`<int:...>` in routes, bounded to INTEGER: a huge id is a 404, never a database error."""
+    """`<int:...>` in routes, bounded to INTEGER: a huge id is a 404, never a database error.
+    ASCII digits only: werkzeug's `\\d+` also matches "١" (Arabic-Indic one), which int()
+    reads as 1, so /e/١/view would count article 1."""
+
+    regex = r"[0-9]+"
 
     def __init__(self, url_map: Map, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("max", MAX_DB_ID)

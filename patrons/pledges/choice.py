@@ -62,6 +62,10 @@ def _minor_units(amount: Any, other_amount: Any) -> int:
     if isinstance(amount, int) and not isinstance(amount, bool):
         return amount
     if amount in (None, "", "other"):
+        if isinstance(other_amount, str) and not other_amount.isascii():
+            # "٥" or "５" are digits to Python's int() and regex \d, never to us: an amount is
+            # ASCII digits with "." or "," before the cents (docs/security.md, amounts)
+            raise PledgeError(_("Type the amount with the digits 0 to 9, like 5 or 7.50."))
         value = parse_major_units(other_amount)
         if value is None:
             raise PledgeError(_("Enter an amount, like 5 or 7.50."))
