@@ -3,7 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
+# every absolute link the app writes (mails, canonical and share links, the feed) starts here;
+# `make run` passes it to the server, the workers and the demo, so PORT=5077 links to 5077
+SITE_URL ?= http://127.0.0.1:$(PORT)
 FLASK  := $(BIN)/flask --app patrons
+APP    := SITE_URL='$(SITE_URL)'
 
 .PHONY: run test coverage install migrate seed bench lint browser-deps clean translations
 
@@ -21,7 +25,7 @@ migrate: install
 	$(BIN)/alembic upgrade head
 
 seed: migrate
-	$(FLASK) seed-demo
+	$(APP) $(FLASK) seed-demo
 
 # Without STRIPE_SECRET_KEY in the environment, `make run` starts the offline Stripe
 # (localstripe through patrons/fakestripe, loopback only, state in instance/) beside the server
@@ -33,21 +37,21 @@ OFFLINE_STRIPE := STRIPE_SECRET_KEY=sk_test_offline STRIPE_PUBLISHABLE_KEY=pk_te
 	STRIPE_WEBHOOK_SECRET=whsec_offline STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_PORT)
 
 run: seed
-	@echo "Serving http://127.0.0.1:$(PORT) (staff: staff@example.org / demo-staff-password)"
+	@echo "Serving http://127.0.0.1:$(PORT), links to $(SITE_URL) (staff: staff@example.org / demo-staff-password)"
 	@mkdir -p instance; \
 	if [ -n "$$STRIPE_SECRET_KEY" ]; then \
-		$(FLASK) stripe-worker > instance/stripe-worker.log 2>&1 & worker=$$!; \
+		$(APP) $(FLASK) stripe-worker > instance/stripe-worker.log 2>&1 & worker=$$!; \
 		trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-		$(FLASK) run --host 127.0.0.1 --port $(PORT); exit; \
+		$(APP) $(FLASK) run --host 127.0.0.1 --port $(PORT); exit; \
 	fi; \
 	$(BIN)/python -m patrons.fakestripe --port $(STRIPE_PORT) \
 		--persist instance/localstripe.pickle --webhook-secret whsec_offline \
 		--webhook-url http://127.0.0.1:$(PORT)/stripe/webhook > instance/fakestripe.log 2>&1 & \
 	fake=$$!; \
-	$(OFFLINE_STRIPE) $(FLASK) stripe-worker > instance/stripe-worker.log 2>&1 & worker=$$!; \
+	$(APP) $(OFFLINE_STRIPE) $(FLASK) stripe-worker > instance/stripe-worker.log 2>&1 & worker=$$!; \
 	trap 'kill $$fake $$worker 2>/dev/null' EXIT INT TERM; \
 	echo "Offline Stripe at http://127.0.0.1:$(STRIPE_PORT) (log: instance/fakestripe.log)"; \
-	$(OFFLINE_STRIPE) $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	$(APP) $(OFFLINE_STRIPE) $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 # axe-core for the accessibility check in the browser tests (skipped without npm)
 tests/browser/node_modules/axe-core/axe.min.js: tests/browser/package.json

@@ -10,7 +10,18 @@ from pathlib import Path
 from typing import cast
 
 from babel.support import NullTranslations
-from flask import Flask, Response, abort, g, has_app_context, jsonify, render_template, request
+from flask import (
+    Flask,
+    Response,
+    abort,
+    g,
+    has_app_context,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+)
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 from flask_babel import get_translations
@@ -21,11 +32,18 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import RequestRedirect
 
 from patrons.core import db, extensions
 from patrons.core.config import Settings
 from patrons.core.formatting import format_date, format_datetime_iso
-from patrons.core.headers import content_security_policy, security_headers
+from patrons.core.headers import (
+    NO_STORE,
+    content_security_policy,
+    is_private,
+    location_without_host,
+    security_headers,
+)
 from patrons.core.urls import DatabaseIdConverter
 
 log = logging.getLogger(__name__)
@@ -62,6 +80,7 @@ def configure(app: Flask, settings: Settings) -> None:
     app.url_map.converters["int"] = DatabaseIdConverter
     app.session_interface = SessionInterface()
     app.before_request(reject_nul_bytes)
+    app.before_request(redirect_by_path)
     db.init_app(app, settings.database_url)
 
 
@@ -81,6 +100,15 @@ def reject_nul_bytes() -> None:
     values = request.args.values() if request.method == "GET" else request.values.values()
     if any("\x00" in value for value in values):
         abort(400, _("Text may not contain NUL characters."))
+
+
+def redirect_by_path() -> ResponseReturnValue | None:
+    """Werkzeug's own redirects (`/staff` to `/staff/`) name the host the request claimed, in
+    the Location and the page: answered here with the path alone (headers.py)."""
+    exc = request.routing_exception
+    if isinstance(exc, RequestRedirect):
+        return redirect(location_without_host(exc.new_url, request.host), code=exc.code)
+    return None
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
@@ -202,7 +230,23 @@ def register_security_headers(app: Flask) -> None:
             )
         for name, value in fixed:
             headers[name] = value
+        if "Location" in headers:
+            headers["Location"] = location_without_host(headers["Location"], request.host)
+        if _private_response():
+            headers["Cache-Control"] = NO_STORE
         return response
+
+
+def _private_response() -> bool:
+    """`Cache-Control: private, no-store` for this response (headers.is_private): anything
+    for a signed-in session, and account, pledge and staff pages for anyone. Not the cached
+    public article (articles/views.py decided it is the same for everyone: no session in or
+    out) nor static files, which hold nothing of the reader's."""
+    if g.get("public_page") or request.endpoint == "static":
+        return False
+    # Flask-Login keeps the signed-in user's id under this key (a session cookie is signed):
+    # read without loading the user, so no query is added and an error page cannot fail here
+    return is_private(request.blueprints, signed_in="_user_id" in session)
 
 
 def register_article_fast_path(app: Flask) -> None:

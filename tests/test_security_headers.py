@@ -421,3 +421,33 @@ def test_flash_is_still_shown_on_the_next_ordinary_page(client, db):
     _queue_flash(client)
     html = client.get("/login").get_data(as_text=True)
     assert "Please sign in to see that page." in html
+
+
+# --- redirects never name the request's host (patrons/core/headers.py) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("location", "host", "expected"),
+    [
+        ("http://evil.example/staff/", "evil.example", "/staff/"),
+        ("https://EVIL.example:8443/a?b=1#c", "evil.example:8443", "/a?b=1#c"),
+        ("http://evil.example//elsewhere.example/x", "evil.example", "/elsewhere.example/x"),
+        ("http://evil.example/\\elsewhere.example", "evil.example", "/elsewhere.example"),
+        ("http://evil.example", "evil.example", "/"),
+        ("/login?next=%2Fpledge", "evil.example", "/login?next=%2Fpledge"),
+        ("https://checkout.stripe.com/pay", "evil.example", "https://checkout.stripe.com/pay"),
+        ("http://patrons.test/verify", "evil.example", "http://patrons.test/verify"),
+    ],
+)
+def test_a_location_loses_only_the_request_s_own_host(location, host, expected):
+    from patrons.core.headers import location_without_host
+
+    assert location_without_host(location, host) == expected
+
+
+def test_werkzeug_s_slash_redirect_is_a_path_and_the_next_login_is_too(client):
+    forged = {"base_url": "http://evil.example", "headers": {"X-Forwarded-Host": "x.example"}}
+    slash = client.get("/staff", **forged)
+    assert (slash.status_code, slash.headers["Location"]) == (308, "/staff/")
+    login_redirect = client.get("/staff/", **forged)
+    assert login_redirect.headers["Location"] == "/login?next=%2Fstaff%2F"

@@ -1,12 +1,14 @@
-"""The security headers every response carries, and the Content-Security-Policy.
+"""The security headers every response carries, the Content-Security-Policy, which responses
+are private, and redirects that never name the request's host.
 
-The threats they answer are in docs/security.md (clickjacking, script injection, sniffing).
+The threats they answer are in docs/security.md (clickjacking, script injection, sniffing,
+caching of private pages, Host-header abuse).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from patrons.core.config import Settings
 
@@ -61,3 +63,29 @@ def content_security_policy(
         "frame-ancestors 'none'",
     ]
     return "; ".join(directives)
+
+
+# Responses no cache may keep (docs/security.md, caching of private pages): every response
+# for a signed-in session, and every page of these blueprints whether or not signed in.
+NO_STORE = "private, no-store"
+PRIVATE_BLUEPRINTS = frozenset({"accounts", "pledges", "staff", "stripe"})
+
+
+def is_private(blueprints: list[str], signed_in: bool) -> bool:
+    """Whether a response is `NO_STORE`: `blueprints` are the request's, innermost first
+    (Flask's `request.blueprints`: a child blueprint's parents are in it too)."""
+    return signed_in or not PRIVATE_BLUEPRINTS.isdisjoint(blueprints)
+
+
+def location_without_host(location: str, request_host: str) -> str:
+    """A redirect's Location with the request's own host taken out: the path alone.
+
+    Werkzeug builds some redirects from the Host header (the trailing-slash redirect of
+    `/staff` to `/staff/`, for one), which a forged header would point elsewhere, and a cache
+    would keep. A browser resolves a path against the address it asked for, which is the
+    right host whatever the header said. Locations elsewhere (Stripe's) are left alone."""
+    parts = urlsplit(location)
+    if not parts.netloc or parts.netloc.lower() != request_host.lower():
+        return location
+    path = "/" + parts.path.lstrip("/\\")  # never "//elsewhere": a host again, to a browser
+    return urlunsplit(("", "", path, parts.query, parts.fragment))
