@@ -1,5 +1,5 @@
 """Free articles for everyone: the front page, the article with its banner, notice and
-corrections, tag and author lists, the feeds, and `import-feed`."""
+corrections, tag and author lists, the feeds, `import-feed` and `prune-beacons`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    """/, /articles/…, the feeds, correction suggestions; `flask import-feed`."""
+    """/, /articles/…, the feeds, correction suggestions; `flask import-feed`, `prune-beacons`."""
     from patrons.articles import cli, views
 
     app.register_blueprint(views.bp)
     app.cli.add_command(cli.import_feed)
+    app.cli.add_command(cli.prune_beacons)

@@ -1,4 +1,5 @@
-"""`flask --app patrons import-feed`: import articles from a feed."""
+"""`flask --app patrons import-feed`: import articles from a feed; `prune-beacons`: forget
+which visitors the beacon counted on the days before yesterday."""
 
 from __future__ import annotations
 
@@ -25,3 +26,15 @@ def import_feed(source: str, publish: bool) -> None:
     db.commit()
     forget_cached()
     click.echo(result.summary())
+
+
+@click.command("prune-beacons")
+@with_appcontext
+def prune_beacons() -> None:
+    """Delete the beacon's per-visitor rows from before yesterday (run it daily, e.g. cron)."""
+    from patrons.articles import counters
+    from patrons.core import clock
+
+    removed = counters.prune_seen(db, clock.now().date())
+    db.commit()
+    click.echo(f"Pruned {removed} beacon visitor rows.")

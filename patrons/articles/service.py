@@ -72,6 +72,11 @@ def published_article(db: Session, slug: str) -> Article | None:
     return db.scalar(_published().where(Article.slug == slug))
 
 
+def is_published(db: Session, article_id: int) -> bool:
+    """Whether readers can see this article now (what `published_article` finds)."""
+    return bool(db.scalar(select(_published().where(Article.id == article_id).exists())))
+
+
 def article_by_slug(db: Session, slug: str) -> Article | None:
     return db.scalar(select(Article).where(Article.slug == slug))
 

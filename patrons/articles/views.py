@@ -33,10 +33,14 @@ from patrons.core.config import Settings
 from patrons.core.db import session as db
 from patrons.core.extensions import cache, limiter
 from patrons.core.headers import content_security_policy, security_headers
+from patrons.core.urls import ascii_int
 from patrons.models import Article
 from patrons.pledges.entitlement import user_is_active_patron
 
 bp = Blueprint("articles", __name__)
+# per client address (extensions.limiter): a page sends a few beacons; a script that forges
+# new browsers to be counted again is held to this many a day
+BEACON_LIMIT = "120 per minute;2000 per day"
 
 
 def _settings() -> Settings:
@@ -44,7 +48,7 @@ def _settings() -> Settings:
 
 
 def _page_number() -> int:
-    page = request.args.get("page", 1, type=int)
+    page = request.args.get("page", 1, type=ascii_int)
     if page < 1 or page > 10_000:
         abort(404)
     return page
@@ -192,10 +196,15 @@ def csrf_token() -> ResponseReturnValue:
 
 
 @bp.get("/e/<int:article_id>/<kind>")
-@limiter.limit("120 per minute")
+@limiter.limit(BEACON_LIMIT)
 def beacon(article_id: int, kind: str) -> ResponseReturnValue:
-    """Count one banner/notice event; a GET beacon so cached, token-less pages can send it."""
-    if not counters.count_beacon(db, article_id, kind):
+    """Count one banner/notice event, once per visitor, article, event and day (counters.py);
+    a GET beacon so cached, token-less pages can send it. A repeat answers as the first."""
+    counted = counters.count_beacon(
+        db, article_id, kind, secret=_settings().secret_key,
+        address=request.remote_addr or "", user_agent=request.user_agent.string,
+    )  # fmt: skip
+    if not counted:
         abort(404)
     db.commit()  # a GET that writes: cached, token-less pages send it (article.js)
     response = Response(status=204)

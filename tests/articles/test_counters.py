@@ -26,6 +26,8 @@ def at(moment: datetime):  # type: ignore[no-untyped-def]
 
 
 def test_beacon_counts_per_article_and_kind(client, db):
+    """One visitor: once per article and kind (a repeat answers the same and counts nothing;
+    tests/articles/test_beacon.py)."""
     first = make_article(db)
     second = make_article(db)
     for path in (
@@ -39,21 +41,21 @@ def test_beacon_counts_per_article_and_kind(client, db):
         assert response.get_data() == b""
     today = clock.now().date()
     assert counts(db) == {
-        (first.id, today, "view"): 2,
+        (first.id, today, "view"): 1,
         (first.id, today, "banner_click"): 1,
         (second.id, today, "view"): 1,
     }
 
 
 def test_beacon_counts_per_day(client, db, monkeypatch):
-    article = make_article(db)
+    article = make_article(db, days_ago=3650)  # published before the frozen days below
     monkeypatch.setattr(clock, "now", at(datetime(2026, 3, 1, 23, 59, 30, tzinfo=UTC)))
     client.get(f"/e/{article.id}/view")
     client.get(f"/e/{article.id}/view")
     monkeypatch.setattr(clock, "now", at(datetime(2026, 3, 2, 0, 0, 5, tzinfo=UTC)))
     client.get(f"/e/{article.id}/view")
     assert counts(db) == {
-        (article.id, date(2026, 3, 1), "view"): 2,
+        (article.id, date(2026, 3, 1), "view"): 1,  # the same visitor twice that day
         (article.id, date(2026, 3, 2), "view"): 1,
     }
 
@@ -113,8 +115,12 @@ def test_beacon_sets_no_cookie_and_is_not_cached(client, db):
 
 
 def test_beacon_is_rate_limited(client, db):
+    """120 a minute per address, however many browsers it claims to be."""
     article = make_article(db)
-    statuses = [client.get(f"/e/{article.id}/view").status_code for _ in range(121)]
+    statuses = [
+        client.get(f"/e/{article.id}/view", headers={"User-Agent": f"browser {n}"}).status_code
+        for n in range(121)
+    ]
     assert statuses[:120] == [204] * 120
     assert statuses[120] == 429
     assert counts(db) == {(article.id, clock.now().date(), "view"): 120}
