@@ -1,10 +1,12 @@
 """Ways back in by mail: the password reset and the sign-in link (docs/security.md).
 
 Both answer the same whatever the address: a known address gets its link, an unknown one
-a note that there is no account there (with the way to make one), so each branch queues
-exactly one mail and the page, its timing and the queue tell nobody whether an address
-has an account. Links are `email_tokens` tokens: single-use, short-lived, bound to the
-security stamp; a sign-in link also to the browser that asked for it (`browser`).
+a note that there is no account there (with the way to make one). Each branch issues a
+token (for an unknown address `email_tokens.issue` runs the same statements, which store
+nothing) and queues exactly one mail, so the page, its timing and the queue tell nobody
+whether an address has an account (bench/enumeration.py measures it). Links are
+`email_tokens` tokens: single-use, short-lived, bound to the security stamp; a sign-in link
+also to the browser that asked for it (`browser`).
 The pages a link leads to (absolute, from SITE_URL, ending where the token goes) are
 passed in by the views.
 """
@@ -44,10 +46,10 @@ def _proved_address(db: Session, user: User) -> None:
 def request_password_reset(db: Session, email: str, reset_url: str, signup_url: str) -> None:
     """Queue one mail: a reset link (one hour, once) or, for an unknown address, the note."""
     user = find_user_by_email(db, email)
+    issued = email_tokens.issue(db, user, email_tokens.RESET)
     if user is None:
         _no_account(db, email, "reset", signup_url)
         return
-    issued = email_tokens.issue(db, user, email_tokens.RESET)
     mail.queue_message(
         db, user.email, "reset_password", _("Set a new password"),
         link=reset_url + issued.token, hours=issued.minutes // 60,
@@ -80,11 +82,11 @@ def request_sign_in_link(
     """Queue one mail: a sign-in link (15 minutes, once, for `browser` when given) or, for
     an unknown address, the note. `next_url` is where the link leads after signing in."""
     user = find_user_by_email(db, email)
+    data = {"next": next_url} if next_url else None
+    issued = email_tokens.issue(db, user, email_tokens.SIGN_IN, data=data, browser=browser)
     if user is None:
         _no_account(db, email, "sign-in", signup_url)
         return
-    data = {"next": next_url} if next_url else None
-    issued = email_tokens.issue(db, user, email_tokens.SIGN_IN, data=data, browser=browser)
     mail.queue_message(
         db, user.email, "sign_in_link", _("Your sign-in link"),
         link=open_url + issued.token, minutes=issued.minutes,

@@ -218,3 +218,14 @@ def test_wrong_codes_at_once_are_all_counted(
     db.commit()
     db.expire_all()
     assert db.scalars(select(EmailToken.code_attempts)).one() == 2
+
+
+def test_a_token_for_nobody_stores_nothing_and_opens_nothing(db: Session, user: User) -> None:
+    """An address without an account: the same statements as for `user`, no row."""
+    live = issue(db, user, email_tokens.SIGN_IN)
+    nobody = issue(db, None, email_tokens.SIGN_IN, with_code=True, browser="b")
+    assert nobody.token and nobody.code and nobody.minutes == live.minutes
+    assert db.scalars(select(EmailToken.user_id)).all() == [user.id]
+    with pytest.raises(email_tokens.TokenError, match="not valid"):
+        email_tokens.use(db, email_tokens.SIGN_IN, nobody.token, browser="b")
+    email_tokens.use(db, email_tokens.SIGN_IN, live.token)  # nobody's did not supersede it
