@@ -21,6 +21,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from patrons.accounts import auth, devices, sessions
+from patrons.accounts.two_factor_forms import ReauthForm
 from patrons.core import clock
 from patrons.core.config import Settings
 from patrons.core.urls import safe_next
@@ -161,8 +162,6 @@ def ask_again() -> ResponseReturnValue:
     here = request.full_path.rstrip("?")
     if request.method == "GET":
         return redirect(url_for("accounts.reauth", next=here))
-    from patrons.accounts.two_factor_forms import ReauthForm
-
     kept = kept_fields(request.form.items(multi=True), prefix="")
     form = ReauthForm(formdata=None, next=here)
     return render_template("accounts/reauth.html", form=form, kept=kept, post=True), 401
