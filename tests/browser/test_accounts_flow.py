@@ -81,3 +81,44 @@ def test_sign_up_confirm_sign_in_change_password_sign_out(
     page.goto("/account")
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     shot("7-signed-in-again")
+
+
+def test_sign_in_with_an_emailed_link(
+    page: Any, new_context: Any, db: Session, screenshots: Path
+) -> None:
+    """Ask for a link, find it in the mail, see it refused in another browser, sign in."""
+    from tests.factories import make_user
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(screenshots / f"sign-in-link-{name}.png"), full_page=True)
+
+    make_user(db, email=EMAIL)
+    page.goto("/login/link")
+    shot("1-ask")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_role("button", name="Email me a sign-in link").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    shot("2-sent")
+    db.rollback()
+    message = db.scalars(
+        select(OutboundEmail).where(
+            OutboundEmail.to_address == EMAIL, OutboundEmail.kind == "sign_in_link"
+        )
+    ).one()
+    match = re.search(r"http://patrons\.test(/login/link/open\?token=[\w\-]+)", message.text_body)
+    assert match, message.text_body
+
+    elsewhere = new_context().new_page()
+    elsewhere.goto(match.group(1))
+    expect(elsewhere.get_by_text("Open the link in the same browser")).to_be_visible()
+
+    page.goto(match.group(1))
+    expect(page.get_by_text(EMAIL)).to_be_visible()
+    shot("3-open")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    page.goto("/account")
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    shot("4-signed-in")
+    page.goto(match.group(1))  # the link works once
+    expect(page.get_by_text("already been used")).to_be_visible()
