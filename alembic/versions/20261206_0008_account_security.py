@@ -101,9 +101,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_audit_events_actor_id"), "audit_events", ["actor_id"])
     op.create_index(op.f("ix_audit_events_created_at"), "audit_events", ["created_at"])
-    op.create_index(
-        "ix_audit_events_user_id_created_at", "audit_events", ["user_id", "created_at"]
-    )
+    op.create_index("ix_audit_events_user_id_created_at", "audit_events", ["user_id", "created_at"])
     op.create_table(
         "beacon_seen",
         sa.Column("day", sa.Date(), nullable=False),

@@ -106,7 +106,13 @@ def recent(db: Session, user: User, limit: int = SHOWN) -> list[Shown]:
     )
     calm = {audit.SIGN_IN, audit.SIGN_OUT, audit.EMAIL_VERIFIED, audit.TOKEN_USED}
     return [
-        Shown(format_date(e.created_at), at_time(e), describe(e), browser(e.user_agent),
-              e.ip or _("unknown"), e.kind not in calm)  # fmt: skip
+        Shown(
+            format_date(e.created_at),
+            at_time(e),
+            describe(e),
+            browser(e.user_agent),
+            e.ip or _("unknown"),
+            e.kind not in calm,
+        )  # fmt: skip
         for e in rows
     ]

@@ -370,6 +370,6 @@ def test_the_account_page_lists_recent_security_events_in_words(app, db, now):
     assert "Signed in with your password" in section
     assert "A wrong two-factor code was given" in section
     assert "Firefox on Linux" in section and "203.0.113.9" in section
-    assert "6 December 2026</span> <span class=\"nowrap\">at 12:00 UTC" in section
+    assert '6 December 2026</span> <span class="nowrap">at 12:00 UTC' in section
     for raw in ("sign_in", "two_factor.failed", "two_factor.used"):
         assert raw not in section
