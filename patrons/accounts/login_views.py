@@ -40,7 +40,10 @@ def _page(form: LoginForm, target: str, status: int, **refusal: object) -> tuple
 
 
 def _refused(form: LoginForm, target: str, verdict: throttle.Verdict) -> ResponseReturnValue:
-    wait = verdict.wait or timedelta(minutes=1)
+    # whole seconds, rounded up, in the words and in Retry-After alike ("1 minute", never a
+    # "59 seconds" that differs from another answer by how long the request took)
+    seconds = math.ceil((verdict.wait or timedelta(minutes=1)).total_seconds())
+    wait = timedelta(seconds=seconds)
     if verdict.by_ip:
         message = _(
             "Too many failed sign-ins from your network. Try again in %(wait)s.",
@@ -52,7 +55,7 @@ def _refused(form: LoginForm, target: str, verdict: throttle.Verdict) -> Respons
             wait=format_timedelta(wait, threshold=1),
         )
     body, status = _page(form, target, 429, refusal=message)
-    return body, status, {"Retry-After": str(math.ceil(wait.total_seconds()))}
+    return body, status, {"Retry-After": str(seconds)}
 
 
 @bp.route("/login", methods=["GET", "POST"])
