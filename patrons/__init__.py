@@ -13,6 +13,7 @@ from patrons.core.config import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     from patrons import accounts, articles, cli, health, pledges, reports, staff, voting, web
+    from patrons import worker
 
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder="../templates", instance_path=str(settings.instance_path))
@@ -26,4 +27,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     web.register_template_helpers(app)
     web.register_article_fast_path(app)
     cli.register(app)
+    worker.register(app)  # `flask worker`: everything scheduled
     return app

@@ -203,6 +203,8 @@ def settings_from(database_url: str, instance: Path, **env: str) -> Settings:
         "SITE_URL": "http://patrons.test",
         **env,
     }
+    if environ["PATRONS_ENV"].strip().lower() == "production":  # production refuses no MAIL_URL
+        environ.setdefault("MAIL_URL", "smtp://mail.patrons.test:587")
     return Settings.from_env(environ)
 
 

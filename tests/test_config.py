@@ -22,6 +22,7 @@ def prod_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "SECRET_KEY": LONG_KEY,
         "DATABASE_URL": "postgresql+psycopg://patrons@db.internal/patrons",
         "PATRONS_INSTANCE": str(tmp_path / "instance"),
+        "MAIL_URL": "smtp://mail.internal:587",
     }
     env.update(extra)
     return {k: v for k, v in env.items() if v is not None}

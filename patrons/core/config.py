@@ -111,6 +111,13 @@ class Settings:
     password_hash_concurrency: int = min(os.cpu_count() or 1, 4)
     # SIGN_IN_LINK_SAME_BROWSER: an emailed sign-in link opens only in the browser that asked
     sign_in_link_same_browser: bool = True
+    # SECRET_KEY_FALLBACKS: older keys still accepted (sessions, CSRF tokens, emailed codes)
+    # while a rotated SECRET_KEY takes over; new things are signed with SECRET_KEY only
+    secret_key_fallbacks: tuple[str, ...] = ()
+    # the worker (patrons/worker/): days a sent message keeps its body, days an applied
+    # Stripe event keeps its row (the inbox's idempotency: at least Stripe's 30 days)
+    mail_keep_days: int = 30
+    stripe_events_keep_days: int = 90
 
     @property
     def is_production(self) -> bool:
@@ -178,11 +185,45 @@ class Settings:
             ),
             sign_in_link_same_browser=env.get("SIGN_IN_LINK_SAME_BROWSER", "true").strip().lower()
             not in {"0", "false", "no", "off"},
+            secret_key_fallbacks=_fallback_keys(env.get("SECRET_KEY_FALLBACKS", ""), mode),
+            mail_keep_days=_int(env, "MAIL_KEEP_DAYS", 30, minimum=1),
+            stripe_events_keep_days=_int(
+                env, "STRIPE_EVENTS_KEEP_DAYS", 90, minimum=STRIPE_EVENTS_MIN_KEEP_DAYS
+            ),
         )
         values.update(overrides)
+        if mode == "production":
+            _check_production_mail(values.get("mail_url"))  # type: ignore[arg-type]  # str or None, from the line above
         settings = cls(**values)  # type: ignore[arg-type]  # each value parsed to its field's type above
         _check_password_hash_cost(settings)
         return settings
+
+
+# Stripe redelivers an event for up to three days and lets staff resend one for 30: an applied
+# event's row (its id, the inbox's idempotency key) is kept at least that long.
+STRIPE_EVENTS_MIN_KEEP_DAYS = 30
+
+
+def _fallback_keys(raw: str, mode: str) -> tuple[str, ...]:
+    """SECRET_KEY_FALLBACKS: comma-separated older keys, tried after SECRET_KEY."""
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    if mode == "production" and any(len(key) < 32 for key in keys):
+        raise ConfigError("each SECRET_KEY_FALLBACKS key must be at least 32 characters")
+    return keys
+
+
+def _check_production_mail(mail_url: str | None) -> None:
+    """Production sends mail (receipts, reset links): MAIL_URL names the server, or the
+    operator chooses a folder on purpose with MAIL_URL=file:///absolute/folder."""
+    if not mail_url:
+        raise ConfigError(
+            "MAIL_URL must be set in production: smtp://user:password@host:587?starttls=1 "
+            "(or smtps://…) to send mail, or file:///absolute/folder to only write each message "
+            "to that folder (nothing is sent)"
+        )
+    parts = urlsplit(mail_url)
+    if parts.scheme == "file" and (parts.netloc or not parts.path.startswith("/")):
+        raise ConfigError("MAIL_URL=file:// takes an absolute folder: file:///var/lib/patrons/outbox")
 
 
 # The floor for production (OWASP: Argon2id with m >= 19 MiB and t >= 2); cheaper costs are

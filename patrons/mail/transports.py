@@ -1,4 +1,6 @@
-"""Where a message goes: SMTP when MAIL_URL is set, else the log and instance/outbox/."""
+"""Where a message goes: SMTP when MAIL_URL is smtp:// or smtps://; a folder when it is
+file:///folder (chosen on purpose: nothing is sent); unset (development only, production
+refuses it), the log and instance/outbox/."""
 
 from __future__ import annotations
 
@@ -82,6 +84,8 @@ def parse_mail_url(url: str) -> SmtpTarget:
 
 
 def make_transport(settings: Settings, timeout: float = SMTP_TIMEOUT) -> Transport:
+    if settings.mail_url and urlsplit(settings.mail_url).scheme == "file":
+        return OutboxTransport(settings, Path(unquote(urlsplit(settings.mail_url).path)))
     if settings.mail_url:
         return SmtpTransport(settings, parse_mail_url(settings.mail_url), timeout)
     return OutboxTransport(settings)
@@ -151,13 +155,15 @@ def _helo_name(settings: Settings) -> str:
 
 
 class OutboxTransport:
-    """No MAIL_URL: each message goes to the log and to instance/outbox/ as an .eml file."""
+    """No MAIL_URL: each message goes to the log and to instance/outbox/ as an .eml file;
+    MAIL_URL=file:///folder: to that folder (the operator's choice, logged without the body)."""
 
     unreachable = False
 
-    def __init__(self, settings: Settings) -> None:
-        self.folder = Path(settings.instance_path) / "outbox"
-        self.production = settings.is_production
+    def __init__(self, settings: Settings, folder: Path | None = None) -> None:
+        self.folder = folder or Path(settings.instance_path) / "outbox"
+        self.folder_chosen = folder is not None
+        self.production = settings.is_production or self.folder_chosen
 
     def send(self, message: Outgoing) -> None:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -170,8 +176,9 @@ class OutboxTransport:
             fh.write(message.email.as_bytes())
         os.replace(partial, path)
         if self.production:  # the body holds sign-in links: keep it out of production logs
-            log.warning("MAIL_URL is not set: email %s to %s only written to %s",
-                        message.id, message.to, path)  # fmt: skip
+            log.log(logging.INFO if self.folder_chosen else logging.WARNING,
+                    "email %s to %s only written to %s (MAIL_URL=%s)", message.id, message.to,
+                    path, "file://…" if self.folder_chosen else "unset")  # fmt: skip
         else:
             log.info("email %s to %s: %s\n\n%s\n(written to %s)", message.id,
                      message.to, message.subject, message.text_body, path)  # fmt: skip

@@ -23,6 +23,7 @@ from patrons.models.pledges import (
 from patrons.models.reports import ExchangeRate, ReportDay
 from patrons.models.site import SiteSetting
 from patrons.models.voting import Round, Topic, TopicArticle, Vote
+from patrons.models.worker import ScheduledJob, WorkerHeartbeat
 
 __all__ = [
     "Article",
@@ -43,6 +44,7 @@ __all__ = [
     "PledgeStatusChange",
     "ReportDay",
     "Round",
+    "ScheduledJob",
     "SiteSetting",
     "StripeCallLease",
     "StripeEvent",
@@ -52,4 +54,5 @@ __all__ = [
     "User",
     "UserSession",
     "Vote",
+    "WorkerHeartbeat",
 ]

@@ -58,7 +58,7 @@ class UserSession(Base):
     user_agent: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # the worker deletes the expired
     revoked_at: Mapped[datetime | None]
     ip: Mapped[str] = mapped_column(String(45), default="", server_default="")
     # when this session last gave the second factor (staff actions on money or people ask
@@ -85,7 +85,7 @@ class EmailToken(Base):
     browser_hash: Mapped[str | None] = mapped_column(String(64))  # same-browser binding
     data: Mapped[str | None] = mapped_column(Text)  # JSON: a new address, where to go next
     created_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # the worker deletes the expired
     used_at: Mapped[datetime | None]
 
 

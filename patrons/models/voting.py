@@ -54,6 +54,8 @@ class Round(Base):
     # frozen with the results: voters, and active patrons then (the turnout of a closed round)
     final_voters: Mapped[int | None]
     final_eligible: Mapped[int | None]
+    # when the worker queued the results mail to the round's voters (once: voting/closing.py)
+    results_mailed_at: Mapped[datetime | None]
 
     topics: Mapped[list[Topic]] = relationship(back_populates="round", order_by="Topic.id")
 

@@ -33,7 +33,8 @@ def _settings() -> Settings:
     return settings
 
 
-def _sync(gw: Gateway) -> list[str]:
+def sync_once(gw: Gateway) -> list[str]:
+    """One reconciliation with Stripe, committed (sync-stripe, stripe-worker and the worker)."""
     try:
         changes = sync.sync_stripe(db, gw, now=clock.now(),
                                    grace_days=_settings().pledge_grace_days)  # fmt: skip
@@ -48,7 +49,7 @@ def _sync(gw: Gateway) -> list[str]:
 @with_appcontext
 def sync_stripe() -> None:
     """Bring pledges and payments in line with Stripe (after missed webhooks); print the changes."""
-    changes = _sync(_gateway())
+    changes = sync_once(_gateway())
     for line in changes:
         click.echo(line)
     if not changes:
@@ -82,7 +83,7 @@ def stripe_worker(once: bool, interval: float, sync_every: float) -> None:
 
 def _run_sync(gw: Gateway) -> None:
     try:
-        for line in _sync(gw):
+        for line in sync_once(gw):
             click.echo(f"sync: {line}")
     except click.ClickException as exc:
         log.warning("stripe-worker: the reconciliation failed (%s); next time", exc.message)

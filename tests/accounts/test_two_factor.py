@@ -316,7 +316,7 @@ def test_new_recovery_codes_replace_the_old_ones(client, db, now):
 
 def test_the_setting_defaults_to_on_in_production_only(database_url, tmp_path):
     base = {"SECRET_KEY": TEST_SECRET, "DATABASE_URL": database_url,
-            "PATRONS_INSTANCE": str(tmp_path)}  # fmt: skip
+            "PATRONS_INSTANCE": str(tmp_path), "MAIL_URL": "smtp://mail.patrons.test"}  # fmt: skip
     production = Settings.from_env({**base, "PATRONS_ENV": "production"})
     assert production.staff_two_factor_required is True
     assert (
