@@ -55,6 +55,8 @@ def configure(app: Flask, settings: Settings) -> None:
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
+        # older keys still accepted: sessions (Flask), CSRF and keyed hashes (core/signing.py)
+        SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
         TESTING=settings.is_testing,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         SESSION_COOKIE_NAME="__Host-session" if settings.is_production else "session",

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import CursorResult, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from patrons.core import clock
+from patrons.core import clock, signing
 from patrons.models import EmailToken, User
 
 VERIFY = "verify"
@@ -77,8 +76,13 @@ def _hash(token: str) -> str:
 
 def _code_hash(user_id: int, purpose: str, code: str) -> str:
     """Keyed: six digits are too few for a plain hash to hide."""
-    key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, f"{user_id}:{purpose}:{code}".encode(), hashlib.sha256).hexdigest()
+    return signing.keyed_hash(f"{user_id}:{purpose}:{code}".encode())
+
+
+def _code_matches(row_hash: str, user_id: int, purpose: str, code: str) -> bool:
+    """Under SECRET_KEY or one of SECRET_KEY_FALLBACKS (a code mailed before a rotation)."""
+    hashes = signing.keyed_hashes(f"{user_id}:{purpose}:{code}".encode())
+    return any([hmac.compare_digest(row_hash, h) for h in hashes])  # every one compared
 
 
 def rotate_stamp(user: User) -> None:
@@ -220,8 +224,8 @@ def use_code(db: Session, user: User, purpose: str, code: str) -> Used:
         raise TokenError(_("That code has expired or was used. Ask for a new one."))
     db.refresh(row)
     code = code.strip()
-    if not (len(code) == 6 and code.isascii() and code.isdigit()) or not hmac.compare_digest(
-        row.code_hash or "", _code_hash(user.id, purpose, code)
+    if not (len(code) == 6 and code.isascii() and code.isdigit()) or not _code_matches(
+        row.code_hash or "", user.id, purpose, code
     ):
         if row.code_attempts >= CODE_TRIES:
             row.used_at = now

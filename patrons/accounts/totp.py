@@ -14,7 +14,6 @@ used at most once (a conditional UPDATE: two requests cannot both use one).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -23,14 +22,13 @@ from typing import Any, cast
 
 import pyotp
 import segno
-from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from patrons.accounts import audit
 from patrons.accounts.email_tokens import rotate_stamp
-from patrons.core import clock
+from patrons.core import clock, signing
 from patrons.models import AuditEvent, KnownDevice, RecoveryCode, User
 
 STEP_SECONDS = 30
@@ -115,8 +113,12 @@ def use_code(db: Session, user: User, code: str, where: str) -> bool:
 
 
 def _recovery_hash(user_id: int, code: str) -> str:
-    key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, f"{user_id}:recovery:{code}".encode(), hashlib.sha256).hexdigest()
+    return signing.keyed_hash(f"{user_id}:recovery:{code}".encode())
+
+
+def _recovery_hashes(user_id: int, code: str) -> list[str]:
+    """Under SECRET_KEY and each of SECRET_KEY_FALLBACKS (a code made before a rotation)."""
+    return signing.keyed_hashes(f"{user_id}:recovery:{code}".encode())
 
 
 def _normal_recovery(code: str) -> str | None:
@@ -155,7 +157,7 @@ def use_recovery_code(db: Session, user: User, code: str) -> bool:
     used = cast(CursorResult[Any], db.execute(
         update(RecoveryCode)
         .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None),
-               RecoveryCode.code_hash == _recovery_hash(user.id, normal))
+               RecoveryCode.code_hash.in_(_recovery_hashes(user.id, normal)))
         .values(used_at=clock.now())
     ))  # fmt: skip
     if used.rowcount != 1:

@@ -11,9 +11,10 @@ from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_wtf.csrf import CSRFProtect
 
-csrf = CSRFProtect()
+from patrons.core.signing import RotatingCSRFProtect
+
+csrf = RotatingCSRFProtect()  # Flask-WTF's, also taking tokens of SECRET_KEY_FALLBACKS
 login_manager = LoginManager()
 cache = Cache()
 # English only for now: no per-request locale selector.
