@@ -367,3 +367,14 @@ def test_stop_finishes_and_leaves_the_loop(app, db) -> None:
     w.run_pass = counted  # type: ignore[method-assign]
     w.run(once=False, interval=3600)  # returns at once: the stop ends the wait
     assert passes["n"] == 1
+
+
+def test_heartbeat_age_for_readyz(app, db, at) -> None:
+    from patrons.worker_status import worker_heartbeat_age
+
+    assert worker_heartbeat_age(fresh(db)) is None  # no worker yet
+    Worker(app, "w1").run_pass()
+    at[0] += timedelta(seconds=42)
+    assert worker_heartbeat_age(fresh(db)) == pytest.approx(42, abs=1)
+    Worker(app, "w2").run_pass()
+    assert worker_heartbeat_age(fresh(db)) == pytest.approx(0, abs=1)  # the newest counts
