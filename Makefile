@@ -30,8 +30,9 @@ seed: migrate
 # Without STRIPE_SECRET_KEY in the environment, `make run` starts the offline Stripe
 # (localstripe through patrons/fakestripe, loopback only, state in instance/) beside the server
 # and points the app at it; with real keys set, it starts no emulator. Either way it starts
-# `flask stripe-worker` beside the server: it applies the stored webhook events the server's
-# own background thread did not (log: instance/stripe-worker.log).
+# `flask worker` beside the server: mail, the stored webhook events the server's own
+# background thread did not apply, voting rounds closing, nightly sync-stripe, the reports
+# rollup and the purges (log: instance/worker.log).
 STRIPE_PORT ?= 8420
 OFFLINE_STRIPE := STRIPE_SECRET_KEY=sk_test_offline STRIPE_PUBLISHABLE_KEY=pk_test_offline \
 	STRIPE_WEBHOOK_SECRET=whsec_offline STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_PORT)
@@ -40,7 +41,7 @@ run: seed
 	@echo "Serving http://127.0.0.1:$(PORT), links to $(SITE_URL) (staff: staff@example.org / demo-staff-password)"
 	@mkdir -p instance; \
 	if [ -n "$$STRIPE_SECRET_KEY" ]; then \
-		$(APP) $(FLASK) stripe-worker > instance/stripe-worker.log 2>&1 & worker=$$!; \
+		$(APP) $(FLASK) worker > instance/worker.log 2>&1 & worker=$$!; \
 		trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 		$(APP) $(FLASK) run --host 127.0.0.1 --port $(PORT); exit; \
 	fi; \
@@ -48,7 +49,7 @@ run: seed
 		--persist instance/localstripe.pickle --webhook-secret whsec_offline \
 		--webhook-url http://127.0.0.1:$(PORT)/stripe/webhook > instance/fakestripe.log 2>&1 & \
 	fake=$$!; \
-	$(APP) $(OFFLINE_STRIPE) $(FLASK) stripe-worker > instance/stripe-worker.log 2>&1 & worker=$$!; \
+	$(APP) $(OFFLINE_STRIPE) $(FLASK) worker > instance/worker.log 2>&1 & worker=$$!; \
 	trap 'kill $$fake $$worker 2>/dev/null' EXIT INT TERM; \
 	echo "Offline Stripe at http://127.0.0.1:$(STRIPE_PORT) (log: instance/fakestripe.log)"; \
 	$(APP) $(OFFLINE_STRIPE) $(FLASK) run --host 127.0.0.1 --port $(PORT)

@@ -378,3 +378,36 @@ def test_heartbeat_age_for_readyz(app, db, at) -> None:
     assert worker_heartbeat_age(fresh(db)) == pytest.approx(42, abs=1)
     Worker(app, "w2").run_pass()
     assert worker_heartbeat_age(fresh(db)) == pytest.approx(0, abs=1)  # the newest counts
+
+
+def test_sigterm_stops_the_process_cleanly(app, db, database_url, tmp_path) -> None:
+    """The real command in a process of its own: it beats, then SIGTERM ends it with 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import TEST_SECRET
+
+    env = {**os.environ, "PATRONS_ENV": "testing", "SECRET_KEY": TEST_SECRET,
+           "DATABASE_URL": database_url, "PATRONS_INSTANCE": str(tmp_path / "instance"),
+           "PASSWORD_HASH_MEMORY_COST": "64", "PASSWORD_HASH_TIME_COST": "1",
+           "PASSWORD_HASH_PARALLELISM": "1"}  # fmt: skip
+    flask = [sys.executable, "-m", "flask", "--app", "patrons", "worker"]
+    command = [*flask, "--interval", "0.2", "--worker-id", "proc"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while count(db, WorkerHeartbeat, WorkerHeartbeat.worker_id == "proc") == 0:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "Stopped." in out
