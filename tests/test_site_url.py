@@ -270,8 +270,8 @@ def test_make_run_gives_the_server_workers_and_demo_the_site_url(
     port = env.get("PORT", "5000")
     lines = make_dry_run("run", **env)
     flask = [line for line in lines if "flask --app patrons" in line]
-    started = {c: [ln for ln in flask if f"patrons {c}" in ln] for c in ("run", "stripe-worker")}
-    assert started["run"] and started["stripe-worker"] and any("seed-demo" in ln for ln in flask)
+    started = {c: [ln for ln in flask if f"patrons {c} " in ln] for c in ("run", "worker")}
+    assert started["run"] and started["worker"] and any("seed-demo" in ln for ln in flask)
     for line in flask:
         assert f"SITE_URL='{site_url}'" in line, line
     assert all(f"--port {port}" in line for line in started["run"])
