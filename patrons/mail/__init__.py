@@ -14,13 +14,15 @@ the error and the next try after a growing backoff) is committed on its own, so 
 never loses another message. A sender that dies mid-send leaves its row to be tried again
 when the lease runs out: delivery is at least once, never silently lost.
 
-Backends: SMTP when MAIL_URL is set; otherwise the console log and `instance/outbox/*.eml`.
+Backends: SMTP when MAIL_URL is smtp:// or smtps://; a folder of .eml files when it is
+file:///folder (production requires one of these); unset, in development, the console log and
+`instance/outbox/*.eml`.
 
 Immediate delivery: views call `send_soon()` after `db.commit()`. It hands the ids of the
 messages this session queued to one background thread per process (started when needed,
 gone when idle) that sends them with a short SMTP timeout, in an app context and a session
 of its own. The request neither waits for the mail server nor sees its errors; anything that
-could not go stays queued for the worker (`flask --app patrons send-mail --loop 60`), which
+could not go stays queued for the worker (`flask --app patrons worker`), which
 also does every retry. Only this request's messages, not the whole queue, so the work a
 request triggers stays small and retries keep their backoff. In tests (`app.testing`) the
 same work runs inline, so a test sees the outcome at once and no thread outlives its test;
