@@ -12,8 +12,18 @@ from patrons.core.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from patrons import accounts, articles, cli, health, pledges, reports, staff, voting, web
-    from patrons import worker
+    from patrons import (
+        accounts,
+        articles,
+        cli,
+        health,
+        pledges,
+        reports,
+        staff,
+        voting,
+        web,
+        worker,
+    )
 
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder="../templates", instance_path=str(settings.instance_path))

@@ -223,7 +223,7 @@ def _check_production_mail(mail_url: str | None) -> None:
         )
     parts = urlsplit(mail_url)
     if parts.scheme == "file" and (parts.netloc or not parts.path.startswith("/")):
-        raise ConfigError("MAIL_URL=file:// takes an absolute folder: file:///var/lib/patrons/outbox")
+        raise ConfigError("MAIL_URL=file:// takes an absolute folder: file:///srv/outbox")
 
 
 # The floor for production (OWASP: Argon2id with m >= 19 MiB and t >= 2); cheaper costs are
