@@ -29,12 +29,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 
-from patrons.core import db, extensions
+from patrons.core import db, degraded, extensions
 from patrons.core.config import Settings
 from patrons.core.formatting import format_date, format_datetime_iso
 from patrons.core.headers import (
@@ -70,7 +72,13 @@ def configure(app: Flask, settings: Settings) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_KEY_PREFIX="patrons-limits",
-        CACHE_TYPE="RedisCache" if settings.redis_url else "SimpleCache",
+        # Redis unreachable: limits counted in this process's memory until it answers again
+        # (Flask-Limiter retries it), and caches bypassed (core/rediscache.py, degraded.py)
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 1, "socket_timeout": 1},
+        CACHE_TYPE=(
+            "patrons.core.rediscache.ForgivingRedisCache" if settings.redis_url else "SimpleCache"
+        ),
         CACHE_REDIS_URL=settings.redis_url,
         CACHE_KEY_PREFIX="patrons:",
         CACHE_DEFAULT_TIMEOUT=60,
@@ -116,6 +124,7 @@ def redirect_by_path() -> ResponseReturnValue | None:
 def register_extensions(app: Flask, settings: Settings) -> None:
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
+    degraded.install_limiter_filter()
     extensions.cache.init_app(app)
     extensions.babel.init_app(
         app,
@@ -170,6 +179,18 @@ def register_error_pages(app: Flask) -> None:
             headers["Allow"] = ", ".join(exc.valid_methods)
         return body, code, headers
 
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(SQLAlchemyTimeoutError)
+    def database_unavailable(exc: Exception) -> ResponseReturnValue:
+        return _database_unavailable(exc)
+
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError) -> ResponseReturnValue:
+        if exc.connection_invalidated:  # the connection was lost mid-request
+            return _database_unavailable(exc)
+        return unhandled(exc)
+
     @app.errorhandler(Exception)
     def unhandled(exc: Exception) -> ResponseReturnValue:
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -177,6 +198,34 @@ def register_error_pages(app: Flask) -> None:
         if sess is not None:
             sess.close()
         return _error_page(500, InternalServerError().name, "")
+
+
+DATABASE_RETRY_SECONDS = 30
+
+
+def _database_unavailable(exc: Exception) -> ResponseReturnValue:
+    """The database could not be reached (restarting, or a connection lost): a 503 that asks
+    to come back shortly, logged at most once a minute, never a 500. The pool's pre-ping
+    (core/db.py) replaces dead connections, so the next request needs no restart."""
+    degraded.warn_once_a_minute(
+        "database",
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.path,
+        exc.__class__.__name__,
+    )
+    sess = g.pop("db_session", None)
+    if sess is not None:
+        try:
+            sess.close()
+        except Exception:  # noqa: BLE001  (closing a session on a dead connection)
+            log.debug("closing the session failed", exc_info=True)
+    message = _("The site is briefly unavailable. Please try again in a moment.")
+    retry = {"Retry-After": str(DATABASE_RETRY_SECONDS)}
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(ok=False, message=message), 503, {"Cache-Control": "no-store", **retry}
+    body, code, headers = _error_page(503, HTTP_STATUS_CODES[503], message)
+    return body, code, {**headers, **retry}
 
 
 ERROR_TEXT = {

@@ -87,6 +87,7 @@ EXPECTED: dict[str, dict[str, dict[str, Expect]]] = {
     "articles.privacy": {"GET": same(200)},
     "articles.theme": {"GET": same(200)},
     "health.healthz": {"GET": same(200)},
+    "health.readyz": {"GET": same(200)},
     # accounts: signed-in readers are sent on from the sign-in and sign-up pages
     "accounts.login": {"GET": anonymous_only(200, 302), "POST": anonymous_only(400, 302)},
     "accounts.logout": {"POST": same(302)},

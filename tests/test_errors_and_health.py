@@ -1,4 +1,5 @@
-"""Error pages in the site's look with nothing leaked, /healthz, garbage input never a 500."""
+"""Error pages in the site's look with nothing leaked, /healthz and /readyz, garbage input
+never a 500 (tests/test_readiness.py: /readyz's body, and the database going away)."""
 
 from __future__ import annotations
 
@@ -93,7 +94,15 @@ def test_500_inside_a_database_transaction_leaves_the_next_request_working(setti
 def test_healthz_is_200_with_the_database_up(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "up"}
+    assert response.get_json() == {"status": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Set-Cookie" not in response.headers
+
+
+def test_readyz_is_200_with_the_database_up(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["database"] == "up"
     assert response.headers["Cache-Control"] == "no-store"
     assert "Set-Cookie" not in response.headers
 
@@ -111,12 +120,20 @@ def app_without_database(request, tmp_path):  # type: ignore[no-untyped-def]
         yield app
 
 
-def test_healthz_is_503_when_the_database_is_unreachable(app_without_database):
-    response = app_without_database.test_client().get("/healthz")
+def test_readyz_is_503_when_the_database_is_unreachable(app_without_database):
+    response = app_without_database.test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.get_json() == {"status": "unavailable", "database": "down"}
+    body = response.get_json()
+    assert body["status"] == "unavailable" and body["database"] == "down"
     assert response.headers["Cache-Control"] == "no-store"
     assert_no_leak(response.get_data(as_text=True))
+
+
+def test_healthz_is_200_while_the_database_is_unreachable(app_without_database):
+    """Liveness: the process answers; restarting it would not bring the database back."""
+    response = app_without_database.test_client().get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
 
 
 def test_404_page_renders_while_the_database_is_down(app_without_database):
@@ -131,7 +148,8 @@ def test_pages_needing_the_database_fail_friendly_while_it_is_down(app_without_d
     client = app_without_database.test_client()
     for path in ("/", "/articles/some-article", "/feed.atom"):
         response = client.get(path)
-        assert response.status_code in (500, 503), path
+        assert response.status_code == 503, path
+        assert response.headers["Retry-After"] == "30"
         html = response.get_data(as_text=True)
         assert_no_leak(html)
         assert (

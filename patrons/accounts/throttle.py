@@ -23,6 +23,10 @@ The sign-in view (login_views.py) asks `check` before it checks a password, and 
    answers, the same messages and the same work (no hash while blocked), so the backoff
    tells nobody whether an account exists.
 
+Rules 1, 3 and 4 count in Redis when REDIS_URL is set; while it cannot be reached they
+count in this process's memory instead (`_counting`, core/degraded.py), so a sign-in never
+fails for want of Redis, and they go back to Redis when it answers.
+
 Blocked refusals count towards rule 1 too, so a blocked account cannot be hammered for free.
 Flask-Limiter's switch (RATELIMIT_ENABLED) turns all of this off; only tests use it.
 """
@@ -33,18 +37,22 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage, Storage
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
 from sqlalchemy import case, literal, null, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from patrons.accounts import audit, auth, devices
-from patrons.core import clock
+from patrons.core import clock, degraded
 from patrons.core.db import UTCDateTime
 from patrons.core.extensions import limiter
 from patrons.models import KnownDevice, User
@@ -58,6 +66,9 @@ FIRST_BLOCK = timedelta(minutes=1)
 LONGEST_BLOCK = timedelta(minutes=15)
 UNKNOWN_KEPT = timedelta(days=1)
 PREFIX = "patrons-guessing"
+COMPONENT = "sign-in limits"  # in degraded.py's warnings and /readyz
+
+T = TypeVar("T")
 
 
 def block_after(attempt: int) -> timedelta | None:
@@ -105,22 +116,48 @@ def _buckets(device: KnownDevice | None) -> list[tuple[RateLimitItem, str, str]]
     ]
 
 
+def _counting(action: Callable[[RateLimiter, Storage], T]) -> T:
+    """`action` on the limiter's storage (Redis with REDIS_URL), or, while that cannot be
+    reached, on this process's memory (init_app): never an error for want of Redis."""
+    if degraded.redis_worth_trying():
+        storage = limiter.storage
+        try:
+            result = action(FixedWindowRateLimiter(storage), storage)
+        except Exception as exc:  # noqa: BLE001  (Redis unreachable: count in memory)
+            degraded.failed(COMPONENT, exc)
+        else:
+            degraded.recovered(COMPONENT)
+            return result
+    else:
+        degraded.skipped(COMPONENT)
+    memory: MemoryStorage = current_app.extensions["throttle.memory"]
+    return action(FixedWindowRateLimiter(memory), memory)
+
+
 def _ip_wait(device: KnownDevice | None) -> timedelta | None:
     """Until when the address is refused: the end of the last full window, in whole minutes
     (a minute's limit says "a minute", as the page and Retry-After do)."""
-    ends = [
-        limiter.limiter.get_window_stats(item, PREFIX, kind, who).reset_time
-        for item, kind, who in _buckets(device)
-        if not limiter.limiter.test(item, PREFIX, kind, who)
-    ]
+    buckets = _buckets(device)
+    ends = _counting(
+        lambda limits, _storage: [
+            limits.get_window_stats(item, PREFIX, kind, who).reset_time
+            for item, kind, who in buckets
+            if not limits.test(item, PREFIX, kind, who)
+        ]
+    )
     if not ends:
         return None
     return timedelta(minutes=max(1, math.ceil((max(ends) - time.time()) / 60)))
 
 
 def _count_against_ip(device: KnownDevice | None) -> None:
-    for item, kind, who in _buckets(device):
-        limiter.limiter.hit(item, PREFIX, kind, who)
+    buckets = _buckets(device)
+
+    def hit(limits: RateLimiter, _storage: Storage) -> None:
+        for item, kind, who in buckets:
+            limits.hit(item, PREFIX, kind, who)
+
+    _counting(hit)
 
 
 def check(db: Session, email: str) -> Verdict:
@@ -177,16 +214,19 @@ def _reserve(db: Session, user: User) -> datetime | None:
 
 def _reserve_unknown(email: str) -> datetime | None:
     """Rule 2 for an address without an account, kept in the limiter's storage."""
-    storage = limiter.storage
     key = _digest(auth.normalise_email(email))
     blocked, count = f"{PREFIX}/unknown-block/{key}", f"{PREFIX}/unknown-count/{key}"
-    if storage.get(blocked):
-        return datetime.fromtimestamp(storage.get_expiry(blocked), UTC)
-    attempt = storage.incr(count, int(UNKNOWN_KEPT.total_seconds()))
-    delay = block_after(attempt)
-    if delay is not None:
-        storage.incr(blocked, int(delay.total_seconds()))
-    return None
+
+    def reserve(_limits: RateLimiter, storage: Storage) -> datetime | None:
+        if storage.get(blocked):
+            return datetime.fromtimestamp(storage.get_expiry(blocked), UTC)
+        attempt = storage.incr(count, int(UNKNOWN_KEPT.total_seconds()))
+        delay = block_after(attempt)
+        if delay is not None:
+            storage.incr(blocked, int(delay.total_seconds()))
+        return None
+
+    return _counting(reserve)
 
 
 def failed(db: Session, verdict: Verdict) -> None:
@@ -221,3 +261,5 @@ def warn_if_per_process(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     warn_if_per_process(app)
+    # where rules 1, 3 and 4 count while Redis cannot be reached (`_counting`)
+    app.extensions["throttle.memory"] = MemoryStorage()
