@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from patrons.core import resources
 from patrons.core.config import Settings
 
 
@@ -26,7 +27,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     settings = settings or Settings.from_env()
-    app = Flask(__name__, template_folder="../templates", instance_path=str(settings.instance_path))
+    app = Flask(
+        __name__,
+        template_folder=str(resources.templates_dir()),  # the checkout's, or the packaged copy
+        instance_path=str(settings.instance_path),
+    )
     web.configure(app, settings)
     web.register_extensions(app, settings)
     accounts.init_login(app)

@@ -17,8 +17,23 @@ MAIL_BATCH = 100  # messages per send-mail round
 
 
 def register(app: Flask) -> None:
-    for command in (seed_demo, send_mail):
+    for command in (seed_demo, send_mail, db_upgrade):
         app.cli.add_command(command)
+
+
+@click.command("db-upgrade")
+@with_appcontext
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to reach.")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database (DATABASE_URL) to the newest schema, from the migrations that
+    came with the code: the checkout's alembic/, or the installed package's copy."""
+    from alembic import command
+
+    from patrons.core.resources import alembic_config
+
+    url = current_app.config["SETTINGS"].database_url
+    command.upgrade(alembic_config(url), revision)
+    click.echo(f"Database at {revision}.")
 
 
 @click.command("seed-demo")

@@ -15,9 +15,10 @@ from patrons.core.money import (
     PledgeOptionsError,
     parse_pledge_amounts,
 )
+from patrons.core.resources import default_instance
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # patrons/core/config.py -> the checkout
-DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
+# the checkout's instance/, or instance/ in the working directory of an installed package
+DEFAULT_INSTANCE = default_instance()
 
 
 class ConfigError(RuntimeError):
