@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         articles,
         cli,
         health,
+        metrics,
         pledges,
         reports,
         staff,
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         web,
         worker,
     )
+    from patrons.core import logs
 
     settings = settings or Settings.from_env()
     app = Flask(
@@ -41,6 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     web.register_security_headers(app)
     web.register_template_helpers(app)
     web.register_article_fast_path(app)
+    metrics.register(app)  # GET /metrics, and the counts of what the access log sees
+    logs.install_access_log(app)  # outermost: request ids and one access line per request
     cli.register(app)
     worker.register(app)  # `flask worker`: everything scheduled
     return app

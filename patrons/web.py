@@ -36,7 +36,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 
-from patrons.core import db, degraded, extensions
+from patrons.core import db, degraded, error_reporting, extensions, logs
 from patrons.core.config import Settings
 from patrons.core.formatting import format_date, format_datetime_iso
 from patrons.core.headers import (
@@ -54,6 +54,8 @@ MAX_BODY_BYTES = 1024 * 1024  # forms are small; the webhook reads the raw body 
 
 
 def configure(app: Flask, settings: Settings) -> None:
+    logs.configure(settings.log_level, settings.log_format)  # LOG_LEVEL, LOG_FORMAT
+    error_reporting.init(settings)  # only with SENTRY_DSN
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,

@@ -88,6 +88,8 @@ EXPECTED: dict[str, dict[str, dict[str, Expect]]] = {
     "articles.theme": {"GET": same(200)},
     "health.healthz": {"GET": same(200)},
     "health.readyz": {"GET": same(200)},
+    # from loopback (the test client's address) without a token; tests/test_metrics.py: else 404
+    "metrics.metrics": {"GET": same(200)},
     # accounts: signed-in readers are sent on from the sign-in and sign-up pages
     "accounts.login": {"GET": anonymous_only(200, 302), "POST": anonymous_only(400, 302)},
     "accounts.logout": {"POST": same(302)},

@@ -17,8 +17,11 @@ from typing import Any, cast
 
 from flask import Flask
 
+from patrons.core.logs import ROUTE_KEY
+
 # v3: the cached object is fastpath.RenderedPage (it was views.RenderedPage under v2)
 CACHE_PREFIX = "article:v3:"
+ROUTE = "/articles/<slug>"  # the Flask view's rule (articles/views.py), which a miss reaches
 _SLUG = re.compile(r"/articles/([a-z0-9][a-z0-9-]*)\Z")
 # requests the Flask view answers differently: conditional or partial GETs (304, 412, 206)
 _CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_RANGE")
@@ -54,6 +57,7 @@ class CachedArticleMiddleware:
         page = self._cached_page(environ)
         if page is None:
             return self.wsgi_app(environ, start_response)
+        environ[ROUTE_KEY] = ROUTE  # for the access line and the metrics (core/logs.py)
         start_response("200 OK", list(page.wsgi_headers))
         return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [page.body]
 

@@ -119,6 +119,14 @@ class Settings:
     # Stripe event keeps its row (the inbox's idempotency: at least Stripe's 30 days)
     mail_keep_days: int = 30
     stripe_events_keep_days: int = 90
+    # logs (core/logs.py): LOG_LEVEL, LOG_FORMAT=text|json|none (json in production, text in
+    # development, none in tests)
+    log_level: str = "INFO"
+    log_format: str = "text"
+    # /metrics (patrons/metrics.py): METRICS_TOKEN as a bearer token, or from loopback only
+    metrics_token: str | None = None
+    # SENTRY_DSN: errors reported to Sentry, personal data scrubbed (core/error_reporting.py)
+    sentry_dsn: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -191,6 +199,7 @@ class Settings:
             stripe_events_keep_days=_int(
                 env, "STRIPE_EVENTS_KEEP_DAYS", 90, minimum=STRIPE_EVENTS_MIN_KEEP_DAYS
             ),
+            **_observability(env, mode),
         )
         values.update(overrides)
         if mode == "production":
@@ -203,6 +212,31 @@ class Settings:
 # Stripe redelivers an event for up to three days and lets staff resend one for 30: an applied
 # event's row (its id, the inbox's idempotency key) is kept at least that long.
 STRIPE_EVENTS_MIN_KEEP_DAYS = 30
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MIN_METRICS_TOKEN = 16
+
+
+def _observability(env: dict[str, str], mode: str) -> dict[str, object]:
+    """LOG_LEVEL, LOG_FORMAT, METRICS_TOKEN and SENTRY_DSN, checked."""
+    level = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    # none: no handler of ours (the tests' default: pytest captures the records)
+    default_format = {"production": "json", "testing": "none"}.get(mode, "text")
+    fmt = env.get("LOG_FORMAT", "").strip().lower() or default_format
+    if fmt not in ("text", "json", "none"):
+        raise ConfigError(f"LOG_FORMAT must be text, json or none, not {fmt!r}")
+    token = env.get("METRICS_TOKEN", "").strip() or None
+    if token is not None and (len(token) < MIN_METRICS_TOKEN or not token.isascii()):
+        raise ConfigError(f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} ASCII characters")
+    dsn = env.get("SENTRY_DSN", "").strip() or None
+    if dsn is not None:
+        parts = urlsplit(dsn)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.username:
+            raise ConfigError("SENTRY_DSN must look like https://key@host/project-id")
+    return {"log_level": level, "log_format": fmt, "metrics_token": token, "sentry_dsn": dsn}
 
 
 def _fallback_keys(raw: str, mode: str) -> tuple[str, ...]:

@@ -162,7 +162,9 @@ def apply_claimed(db: Session, gw: Gateway, event_id: str, *, grace_days: int) -
     except (applying.NotYet, GatewayError) as exc:
         db.rollback()
         reason = exc.message if isinstance(exc, GatewayError) else str(exc)
-        return _later(db, event_id, reason)
+        # Stripe unreachable or refusing is a failure; an object Stripe has not made yet is not
+        level = logging.WARNING if isinstance(exc, GatewayError) else logging.INFO
+        return _later(db, event_id, reason, level)
     except Exception as exc:  # a bug or a database failure: rolled back, tried again later
         db.rollback()
         log.exception("stripe event %s (%s) failed; rolled back", event_id, row.type)
@@ -211,14 +213,14 @@ def _finish(
     return state
 
 
-def _later(db: Session, event_id: str, reason: str) -> str:
+def _later(db: Session, event_id: str, reason: str, level: int = logging.WARNING) -> str:
     """Try again after the backoff, or give up (`failed`, for staff) after MAX_ATTEMPTS."""
     attempts = db.scalar(select(StripeEvent.attempts).where(StripeEvent.id == event_id)) or 1
     if attempts >= MAX_ATTEMPTS:
         log.error("stripe event %s failed %d times; staff may retry it: %s", event_id,
                   attempts, reason)  # fmt: skip
         return _finish(db, event_id, EventState.FAILED, reason)
-    log.info("stripe event %s: %s; trying again later", event_id, reason)
+    log.log(level, "stripe event %s: %s; trying again later", event_id, reason)
     db.execute(
         update(StripeEvent)
         .where(StripeEvent.id == event_id)

@@ -32,6 +32,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from patrons.core import clock
 from patrons.core.db import session as db
 from patrons.core.extensions import csrf
+from patrons.core.signals import webhook_handled
 from patrons.pledges import inbox
 from patrons.pledges.applying import HANDLED_EVENTS
 from patrons.pledges.billing import gateway
@@ -71,41 +72,54 @@ def _read_body() -> bytes | None:
 @bp.post("/stripe/webhook")
 @_signed_by_stripe
 def webhook() -> Response:
+    """Every refusal is logged at WARNING with its reason (never the payload or the secret)
+    and every answer is counted (core/signals.py → patrons/metrics.py)."""
     g.public_page = True  # no session cookie is read into or written onto this response
     payload = _read_body()
     if payload is None:
-        return _plain(413, "Too large.")
+        log.warning("stripe webhook: refused, body over %d bytes (Content-Length %s)",
+                    MAX_EVENT_BYTES, request.content_length)  # fmt: skip
+        return _answer(413, "Too large.", "unknown", "too_large")
     gw = gateway()
     if gw is None:
-        log.warning("stripe webhook: Stripe is not configured; event refused")
-        return _plain(400, "Not configured.")
+        log.warning("stripe webhook: refused, Stripe is not configured")
+        return _answer(400, "Not configured.", "unknown", "not_configured")
     try:
         event = gw.parse_event(payload, request.headers.get("Stripe-Signature"))
     except BadEvent as exc:  # (a kind of SignatureError: first)
-        log.warning("stripe webhook: signed but unreadable event refused (%s)", exc)
-        return _plain(400, "Unreadable event.")
+        log.warning("stripe webhook: refused, signed but unreadable event (%s)", exc)
+        return _answer(400, "Unreadable event.", "unknown", "unreadable")
     except SignatureError as exc:
-        log.info("stripe webhook: refused (%s)", exc)
-        return _plain(400, "Invalid signature.")
+        log.warning("stripe webhook: refused, bad signature (%s)", exc)
+        return _answer(400, "Invalid signature.", "unknown", "bad_signature")
     refusal = _refusal(event, gw.livemode)
     if refusal is not None:
         return refusal
     is_new = inbox.store(db, event, clock.now())
     db.commit()
     inbox.apply_soon(current_app._get_current_object(), event.id)  # type: ignore[attr-defined]  # the proxy's documented accessor
-    return _plain(200, "Received." if is_new else "Duplicate.")
+    if is_new:
+        return _answer(200, "Received.", event.type, "received")
+    return _answer(200, "Duplicate.", event.type, "duplicate")
+
+
+def _answer(status: int, text: str, event_type: str, outcome: str) -> Response:
+    webhook_handled.send(None, type=event_type, outcome=outcome)
+    return _plain(status, text)
 
 
 def _refusal(event: Event, livemode: bool) -> Response | None:
     """The answer for an event this deployment does not store, if it is one."""
+    kind = event.type if event.type in HANDLED_EVENTS else "other"
     if event.livemode != livemode:
-        log.warning("stripe webhook: event %s is livemode=%s, this deployment is livemode=%s",
-                    event.id, event.livemode, livemode)  # fmt: skip
-        return _plain(400, "Environment mismatch.")
+        log.warning("stripe webhook: refused, event %s is livemode=%s, this deployment is "
+                    "livemode=%s", event.id, event.livemode, livemode)  # fmt: skip
+        return _answer(400, "Environment mismatch.", kind, "wrong_mode")
     if event.account is not None:
         log.info("stripe webhook: event %s of connected account %s ignored", event.id,
                  event.account)  # fmt: skip
-        return _plain(200, "Ignored (connected account).")
+        return _answer(200, "Ignored (connected account).", kind, "ignored")
     if event.type not in HANDLED_EVENTS:
-        return _plain(200, "Ignored.")
+        log.debug("stripe webhook: event %s of unhandled type %s ignored", event.id, event.type)
+        return _answer(200, "Ignored.", kind, "ignored")
     return None
