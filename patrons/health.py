@@ -29,6 +29,7 @@ from patrons.core.extensions import limiter
 from patrons.core.rediscache import redis_client
 from patrons.models import OutboundEmail, StripeEvent
 from patrons.models.pledges import EventState
+from patrons.worker_status import worker_heartbeat_age
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -61,13 +62,6 @@ def readyz() -> ResponseReturnValue:
     body["degraded_since"] = since.isoformat(timespec="seconds") if since else None
     body["degraded_parts"] = degraded.failing_components()
     return body, 200 if database else 503, NO_STORE
-
-
-def worker_heartbeat_age(db: Session) -> float | None:
-    """Seconds since the worker's last heartbeat, or None when none is known.
-
-    The hook for `flask worker`'s heartbeat table: None until the worker writes one."""
-    return None
 
 
 def _database_up() -> bool:

@@ -48,6 +48,15 @@ def test_readyz_tells_the_queues_and_their_oldest_age(client, db):
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_readyz_tells_the_last_worker_heartbeat(client, db):
+    from patrons.worker import leases
+
+    now = clock.now()
+    leases.beat(db, "host:1", started_at=now - timedelta(hours=1), now=now - timedelta(seconds=90))
+    body = client.get("/readyz").get_json()
+    assert 89 <= body["worker"]["heartbeat_age_seconds"] <= 100
+
+
 def test_empty_queues_have_no_age(client):
     body = client.get("/readyz").get_json()
     assert body["mail_queue"] == {"unsent": 0, "oldest_seconds": None}
