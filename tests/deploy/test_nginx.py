@@ -46,6 +46,7 @@ PLACEHOLDERS = (
 ARTICLE = "/articles/bilyi-brid-ferry-returns"  # demo articles (patrons/demo/articles/)
 OTHER_ARTICLE = "/articles/grain-cooperative-rail"
 THIRD_ARTICLE = "/articles/how-we-correct-mistakes"
+FOURTH_ARTICLE = "/articles/sosnivka-library-generator"
 MARKER = "nginx-only.txt"  # in nginx's static folder only: the app would answer 404
 # the main configuration Debian's /etc/nginx/nginx.conf would be, in a temporary folder
 MAIN_CONF = """
@@ -204,6 +205,19 @@ def test_an_anonymous_article_page_is_a_cache_hit_the_second_time(stack: Stack) 
     assert statuses[0] in ("MISS", "EXPIRED", "HIT")  # HIT if another test asked before
     assert statuses[1] == "HIT"
     assert b"Sign out" not in body
+
+
+def test_each_answer_carries_its_own_request_id_even_from_the_cache(stack: Stack) -> None:
+    ids = []
+    for _ in range(3):
+        status, headers, _ = stack.fetch(FOURTH_ARTICLE)
+        assert status == 200
+        ids.append(headers["X-Request-ID"])
+    assert headers["X-Cache-Status"] == "HIT"
+    assert len(set(ids)) == 3  # not the id of the request that filled the cache
+    assert all(len(one) == 32 for one in ids)  # nginx's $request_id: 32 hex digits
+    status, headers, _ = stack.fetch("/_probe")
+    assert len(headers.get_all("X-Request-ID") or []) == 1  # the app's copy hidden
 
 
 @pytest.mark.parametrize("cookie", ["session=anything", "__Host-session=x", "a=1; session=y"])
