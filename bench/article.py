@@ -205,6 +205,8 @@ def server_env(
         DATABASE_URL=database_url,
         PATRONS_INSTANCE=str(instance),
         SITE_URL=site_url,
+        # production refuses to start without MAIL_URL: a folder, chosen on purpose
+        MAIL_URL=(instance / "outbox").resolve().as_uri(),
         PYTHONDONTWRITEBYTECODE="1",
     )
     if redis_url:

@@ -77,6 +77,10 @@ def configure(app: Flask, settings: Settings) -> None:
         # Redis unreachable: limits counted in this process's memory until it answers again
         # (Flask-Limiter retries it), and caches bypassed (core/rediscache.py, degraded.py)
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        # ...and a request whose Redis call was under way when another thread made that switch
+        # is let through, not a 500 (Flask-Limiter re-raises its error otherwise: the switch is
+        # not thread-safe; tests/test_degrade.py replays the race)
+        RATELIMIT_SWALLOW_ERRORS=True,
         RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 1, "socket_timeout": 1},
         CACHE_TYPE=(
             "patrons.core.rediscache.ForgivingRedisCache" if settings.redis_url else "SimpleCache"

@@ -212,6 +212,31 @@ def test_redis_stopped_then_started_again(redis_app, redis_server, rdb, caplog, 
     _readers_pages_work(redis_app, article.slug, user.email)
 
 
+def test_a_request_whose_redis_call_fails_after_another_thread_switched_to_memory(
+    redis_app, redis_server, rdb, monkeypatch, caplog
+):
+    """The race bench/soak.py found: thread A's Redis call fails and Flask-Limiter switches to
+    memory; thread B's call, sent to Redis before the switch, fails after it. Flask-Limiter
+    then re-raised B's error (a 500). Replayed here in one thread: the failing call flips
+    the switch itself, as A would have, just before it raises."""
+    from patrons.core.extensions import limiter
+
+    client = redis_app.test_client()
+    assert _ask_reset(client, 0) == 200  # counted in Redis
+    strategy = limiter._limiter  # the Redis-backed one, chosen before the switch
+
+    def fails_after_the_switch(*args: object, **kwargs: object) -> bool:
+        limiter._storage_dead = True  # thread A, meanwhile
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(strategy, "hit", fails_after_the_switch)
+    with caplog.at_level(logging.INFO):
+        assert _ask_reset(client, 1) == 200  # not a 500: let through once
+        assert _ask_reset(client, 2) == 200  # and the next one is counted in memory
+    assert degraded.is_degraded()  # told to /readyz and the one warning a minute
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_the_warning_comes_again_after_a_minute(monkeypatch, caplog):
     degraded.reset()
     now = [1000.0]

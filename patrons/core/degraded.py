@@ -132,10 +132,11 @@ def reset() -> None:
 
 
 class LimiterLogFilter(logging.Filter):
-    """Flask-Limiter says when it falls back to memory (a warning) and when its storage
-    recovered (at INFO), in its log: recorded here instead, so the one warning a minute is
-    ours. Its logger is set to INFO for the second; its other INFO lines ("ratelimit ...
-    exceeded", which can name the email a limit is keyed on) are dropped."""
+    """Flask-Limiter says when it falls back to memory (a warning), when a request's Redis call
+    failed after the fall-back (swallowed, an ERROR) and when its storage recovered (at INFO),
+    in its log: recorded here instead, so the one warning a minute is ours. Its logger is set
+    to INFO for the last; its other INFO lines ("ratelimit ... exceeded", which can name the
+    email a limit is keyed on) are dropped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
@@ -145,7 +146,19 @@ class LimiterLogFilter(logging.Filter):
         if message.startswith("Rate limit storage recovered"):
             recovered(RATE_LIMITS)
             return False
+        if message.startswith("Failed to rate limit. Swallowing error") and _is_redis_down(record):
+            # a request whose Redis call failed just after another thread's had switched the
+            # limiter to memory (RATELIMIT_SWALLOW_ERRORS): let through once, not an error
+            failed(RATE_LIMITS)
+            return False
         return record.levelno >= logging.WARNING
+
+
+def _is_redis_down(record: logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    return isinstance(error, (ConnectionError, TimeoutError)) or type(error).__module__.startswith(
+        "redis"
+    )
 
 
 def install_limiter_filter() -> None:
