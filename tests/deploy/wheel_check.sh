@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 checkout=$(pwd)
 python=${PYTHON:-python3}
+. tests/deploy/lib.sh  # free_port, wait_until
 scratch=$(mktemp -d /tmp/patrons-wheel.XXXXXX)
 server=""
 cleanup() {
@@ -42,7 +43,7 @@ export PATRONS_ENV=development
 export SECRET_KEY=wheel-check-secret-key-long-enough-for-any-mode
 export DATABASE_URL=${DATABASE_URL:-sqlite:///$scratch/empty/patrons.db}
 export PATRONS_INSTANCE="$scratch/empty/instance"
-export PORT=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export PORT=$(PYTHON="$python" free_port)
 export SITE_URL="http://127.0.0.1:$PORT"
 unset REDIS_URL MAIL_URL STRIPE_SECRET_KEY
 
@@ -59,11 +60,7 @@ echo "== flask --app patrons db-upgrade, seed-demo (from an empty folder)"
 echo "== python -m patrons on PORT=$PORT"
 "$scratch/venv/bin/python" -m patrons > "$scratch/server.log" 2>&1 &
 server=$!
-for _ in $(seq 1 300); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null && break
-  kill -0 "$server" 2>/dev/null || { cat "$scratch/server.log"; exit 1; }
-  sleep 0.2
-done
+wait_until 60 "$server" "$scratch/server.log" curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz"
 
 failed=0
 css=$(cd "$scratch/venv" && ls lib/python3*/site-packages/patrons/static/css/*.css | head -1)
