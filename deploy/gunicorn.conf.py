@@ -11,8 +11,8 @@ uses. Settings from the environment:
 
 Workers are threaded (gthread): a reader waiting on a slow Stripe call holds a thread, not a
 whole process. Reload (`kill -HUP`, `systemctl reload patrons-web`) loads the new code: the
-master starts new workers and stops the old ones gracefully. README "Deploying" says what a
-reader sees meanwhile and when to use USR2 instead.
+master starts new workers and stops the old ones gracefully. README "Production" says what a
+reader sees meanwhile and when to use USR2 instead; bench/reload.py measures it.
 """
 
 from __future__ import annotations

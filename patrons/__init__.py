@@ -6,13 +6,20 @@ docs/architecture.md: nothing registers itself by being imported.
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
 
-from patrons.core import resources
-from patrons.core.config import Settings
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from patrons.core.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    # Everything is imported here, not at the top: `python -m patrons` imports this package in
+    # Gunicorn's master, and what the master has loaded its workers inherit, so a reload (HUP)
+    # would not pick up a new version of it.
+    from flask import Flask
+
     from patrons import (
         accounts,
         articles,
@@ -26,7 +33,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         web,
         worker,
     )
-    from patrons.core import logs
+    from patrons.core import logs, resources
+    from patrons.core.config import Settings
 
     settings = settings or Settings.from_env()
     app = Flask(
