@@ -189,6 +189,10 @@ def main() -> int:
             return 130
         finally:
             app.extensions["db.engine"].dispose()
+    within = f"{1 - TARGET:.2f}..{1 + TARGET:.2f}"
+    for r in results:
+        harness.headline(f"{r.route}: median with an account vs without", r.known_ms, "ms",
+                         r.unknown_ms, ratio_goal=within)  # fmt: skip
     path = harness.write_result("enumeration", {
         "environment": harness.environment(), "requests": requests, "warmup": warmup,
         "results": [{"route": r.route, "known_ms": r.known_ms, "unknown_ms": r.unknown_ms,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import re
 import shutil
 import signal
@@ -383,6 +384,16 @@ def run_wrk(wrk: str, settings: WrkSettings, server: Server, path: str, seconds:
 # --- results ---------------------------------------------------------------------------
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment() -> dict[str, object]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
@@ -401,16 +412,84 @@ def environment() -> dict[str, object]:
     return {
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "platform": f"{platform.system()} {platform.release()}",
         "load_average": list(os.getloadavg()),
         "git_commit": commit + ("-dirty" if dirty else ""),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
+# --- headline figures ------------------------------------------------------------------
+#
+# Each benchmark reports the few figures it exists for with `headline(...)` before its
+# `write_result(...)`: they are saved in its result JSON under "headlines", and
+# `python -m bench` ends with one table of them for every benchmark run (bench/summary.py).
+
+_HEADLINES: list[dict[str, object]] = []
+WRITTEN: list[Path] = []  # the result files written by this process, in order
+
+_GOAL = re.compile(r"^\s*(?:(<=|>=|<|>|==)\s*(-?[\d.]+)|(-?[\d.]+)\s*\.\.\s*(-?[\d.]+))\s*$")
+
+
+def meets(goal: str, value: float) -> bool:
+    """Whether `value` meets a goal written "<= 150", ">= 0.8", "< 10", "== 0" or
+    "0.9..1.1" (both ends included). NaN meets nothing."""
+    match = _GOAL.match(goal)
+    if match is None:
+        raise ValueError(f"not a goal: {goal!r} (e.g. '<= 150', '>= 0.8', '0.9..1.1')")
+    if value != value:  # NaN
+        return False
+    op, bound, low, high = match.groups()
+    if op is None:
+        return float(low) <= value <= float(high)
+    limit = float(bound)
+    return {
+        "<=": value <= limit,
+        ">=": value >= limit,
+        "<": value < limit,
+        ">": value > limit,
+        "==": value == limit,
+    }[op]
+
+
+def headline(
+    figure: str,
+    value: float,
+    unit: str = "",
+    baseline: float | None = None,
+    *,
+    goal: str | None = None,
+    ratio_goal: str | None = None,
+) -> None:
+    """One headline figure of this run, with what it is measured against (`baseline`, in
+    the same unit: the table shows value / baseline as the ratio) and the bench's goals, on
+    the value (`goal`) or on the ratio (`ratio_goal`), written as `meets` reads them."""
+    for written in (goal, ratio_goal):
+        if written is not None:
+            meets(written, 0.0)  # a goal that cannot be read fails here, not in the table
+    _HEADLINES.append(
+        {
+            "figure": figure,
+            "value": float(value),
+            "unit": unit,
+            "baseline": None if baseline is None else float(baseline),
+            "goal": goal,
+            "ratio_goal": ratio_goal,
+        }
+    )
+
+
 def write_result(name: str, data: dict[str, object]) -> Path:
+    """bench/results/<name>-<UTC stamp>.json, with the headlines reported since the last."""
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS_DIR / f"{name}-{stamp}.json"
+    if _HEADLINES:
+        data = {**data, "headlines": list(_HEADLINES)}
+        _HEADLINES.clear()
     path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    WRITTEN.append(path)
     return path
 
 

@@ -242,6 +242,10 @@ def main() -> int:
     ):
         print(f"{size} failed sign-ins at once, {label}: worker RSS idle {idle:.0f} MiB, "
               f"peak {peak:.0f} MiB (ratio {peak / idle:.2f}), {took:.1f} s")  # fmt: skip
+    harness.headline("sign-ins/s vs a bare Argon2id verify route", app_rate, "/s", base_rate)
+    idle, peak, _took = bounded
+    harness.headline(f"worker peak RSS, {size} failed sign-ins at once (pool as configured) "
+                     "vs idle", peak, "MiB", idle)  # fmt: skip
     path = harness.write_result("login", {
         "environment": harness.environment(), "clients": clients, "seconds": seconds,
         "app_sign_ins_per_second": app_rates, "baseline_sign_ins_per_second": base_rates,

@@ -371,6 +371,12 @@ def main() -> int:
             print(f"Benchmark failed: {exc}", file=sys.stderr)
             return 1
     summary = report(sides, config)
+    hooks, no_hooks = summary["hooks"], summary["no_hooks"]
+    assert isinstance(hooks, dict) and isinstance(no_hooks, dict)
+    harness.headline("max latency in the reload windows, hooks vs no hooks",
+                     hooks["max_ms"], "ms", no_hooks["max_ms"])  # fmt: skip
+    harness.headline("requests failed, hooks vs no hooks", hooks["failed"], "",
+                     no_hooks["failed"])  # fmt: skip
     path = harness.write_result(
         "reload",
         {

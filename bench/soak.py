@@ -880,6 +880,13 @@ def main() -> int:
     summary = print_report(outcome, verdict, settings["window"], describe)
     if any(errors.values()):
         print(f"  errors logged (servers, workers): {errors}")
+    harness.headline("events lost + applied twice + mails lost + votes lost or extra + "
+                     "5xx outside the kill window",
+                     sum((verdict.events_lost, verdict.applied_twice, verdict.mails_lost,
+                          verdict.votes_lost, verdict.votes_extra, verdict.bad_5xx)),
+                     goal="== 0")  # fmt: skip
+    harness.headline("p99 latency outside the fault windows", summary["p99_ms_outside_faults"],
+                     "ms")  # fmt: skip
     path = harness.write_result("soak", {
         "benchmark": "soak", "settings": settings, "describe": describe,
         "correct": verdict.correct, **{k: v for k, v in vars(verdict).items()},

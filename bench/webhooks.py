@@ -1095,6 +1095,19 @@ def main() -> int:
             with contextlib.suppress(Exception):
                 clean_up(url, event_ids)
     summary = report(outcome.ack, outcome.phases, double, missing, settings)
+    harness.headline(
+        "acknowledged events/s, POST /stripe/webhook vs the baseline route",
+        float(summary["acknowledged_per_second"]),
+        "/s",
+        float(summary["baseline_per_second"]),
+        goal=f">= {TARGET_ACKS:.0f}",
+        ratio_goal=f">= {TARGET_RATIO}",
+    )
+    harness.headline(
+        "events lost + applied twice + non-200 answers",
+        sum(int(summary[k]) for k in ("lost", "applied_twice", "errors")),
+        goal="== 0",
+    )
     path = harness.write_result(
         "webhooks",
         {

@@ -70,6 +70,7 @@ Index(
     Payment.amount,
     Payment.amount_refunded,
     Payment.paid_at,
+    Payment.amount_disputed,
     sqlite_where=text(NOTEWORTHY_PAYMENT),
     postgresql_where=text(NOTEWORTHY_PAYMENT),
 )
@@ -79,6 +80,15 @@ Index(
 )
 # "has a paid invoice" (the entitlement rule), answered from the index
 Index("ix_payments_pledge_id_status", Payment.pledge_id, Payment.status)
+# a pledge's latest settled payment (the entitlement rule: today's patrons), newest first
+# by (paid_at, id), read backwards from the index alone: one entry per pledge
+Index(
+    "ix_payments_pledge_id_paid_at_id_status",
+    Payment.pledge_id,
+    Payment.paid_at,
+    Payment.id,
+    Payment.status,
+)
 # new patrons per month, and first payments per article
 Index("ix_pledges_started_at", Pledge.started_at)
 Index("ix_pledges_source_article_id", Pledge.source_article_id)

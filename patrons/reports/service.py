@@ -16,6 +16,7 @@ from patrons.reports.dates import ReportRange
 from patrons.reports.funnel import add_funnel, article_table
 from patrons.reports.participation import add_corrections, add_voting, corrections_table
 from patrons.reports.payments import add_payments
+from patrons.reports.queries.sql import without_jit
 from patrons.reports.rates import Rates
 from patrons.reports.revenue import add_revenue, add_today
 from patrons.reports.tables import TABLES, Dashboard, Table
@@ -32,6 +33,7 @@ def dashboard(
     currencies: Sequence[str],
 ) -> Dashboard:
     """Every figure of /staff/reports for the range (reads only: see rollup.py)."""
+    without_jit(db)
     dash = Dashboard(rng, rates, now, {})
     add_revenue(db, dash, grace_days, list(currencies))
     add_today(dash)
@@ -52,6 +54,7 @@ def full_table(
     currencies: Sequence[str],
 ) -> Table:
     """One table for download: as on the page, but every article rather than the top ones."""
+    without_jit(db)
     if name == "articles":
         rows = queries.article_funnel(db, rng.first, rng.last, rng.start, rng.end)
         return article_table(rows)

@@ -51,6 +51,17 @@ def dialect(db: Session) -> Dialect:
     return Dialect(db.get_bind().dialect.name)
 
 
+def without_jit(db: Session) -> None:
+    """Turn PostgreSQL's JIT compilation off for the rest of this transaction (SET LOCAL:
+    the request's session ends it). PostgreSQL compiles a query whose estimated cost passes
+    `jit_above_cost` before running it; the report queries' estimates pass it (their
+    correlated subqueries are costed as if each ran in full) while they run in milliseconds
+    from the indexes, so the compiling was most of their time: 200-300 ms each, 5.7 s of
+    the dashboard at full size in bench/reports.py. A no-op on SQLite."""
+    if dialect(db).name == "postgresql":
+        db.execute(text("SET LOCAL jit = off"))
+
+
 def run(db: Session, sql: str, *, timestamps: Sequence[str] = (), **params: Any) -> Sequence[Any]:
     """Execute with datetimes bound as the models bind them (UTC, SQLite's text format);
     the `timestamps` columns are read back as aware datetimes, as the models read them."""
