@@ -82,17 +82,24 @@ def counting_payment_ids() -> Select[Any]:
     return select(Payment.id).where(Payment.status.in_(COUNTING_PAYMENT_STATUSES))
 
 
+def rights_payment(user_id: Any, now: datetime, grace_days: int = GRACE_DAYS) -> Any:
+    """`rights_payment_id` as a scalar subquery, to fold into a caller's query (a vote reads it
+    with the topic and the round in one statement); `user_id` a value or a column."""
+    return (
+        select(_latest_settled(Payment.id))
+        .select_from(Pledge)
+        .where(Pledge.user_id == user_id, entitled(now, grace_days))
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def rights_payment_id(
     db: Session, user_id: int, now: datetime, grace_days: int = GRACE_DAYS
 ) -> int | None:
     """The payment that gives the reader a patron's rights now (a vote records it); None if
     they are not an active patron."""
-    found = db.execute(
-        select(_latest_settled(Payment.id))
-        .select_from(Pledge)
-        .where(Pledge.user_id == user_id, entitled(now, grace_days))
-        .limit(1)
-    ).scalar()
+    found = db.execute(select(rights_payment(user_id, now, grace_days))).scalar()
     return int(found) if found is not None else None
 
 
