@@ -10,7 +10,7 @@ A pledge gives a patron's rights while
   is won; a partial refund keeps them (COUNTING_PAYMENT_STATUSES).
 
 Each vote remembers the payment that gave the right to cast it (`Vote.payment_id`), and counts
-only while that payment counts (`counting_payment_ids`).
+only while that payment counts (`payment_counts`).
 """
 
 from __future__ import annotations
@@ -77,9 +77,16 @@ def active_patron_ids(now: datetime, grace_days: int = GRACE_DAYS) -> Select[Any
     )
 
 
-def counting_payment_ids() -> Select[Any]:
-    """The payments whose money came in and stayed: the votes cast with them count."""
-    return select(Payment.id).where(Payment.status.in_(COUNTING_PAYMENT_STATUSES))
+def payment_counts(payment_id: Any) -> ColumnElement[bool]:
+    """The payment `payment_id` (a column, e.g. Vote.payment_id) is one whose money came in and
+    stayed: the votes cast with it count. A correlated EXISTS on the payment's primary key,
+    one index lookup per row: `IN (every counting payment)` made PostgreSQL read all of them,
+    over 60 s for one round's counts at 1M payments (bench/reports.py)."""
+    return (
+        select(Payment.id)
+        .where(Payment.id == payment_id, Payment.status.in_(COUNTING_PAYMENT_STATUSES))
+        .exists()
+    )
 
 
 def rights_payment(user_id: Any, now: datetime, grace_days: int = GRACE_DAYS) -> Any:

@@ -3,7 +3,7 @@ pages, the staff round page and its CSV, the reports (patrons/reports/participat
 the mail to the voters of a covered topic.
 
 - A **counted vote**: cast before the round closed, with a payment that still counts
-  (`Vote.payment_id` in `entitlement.counting_payment_ids()`; NULL for the votes cast before
+  (`entitlement.payment_counts(Vote.payment_id)`; NULL for the votes cast before
   votes recorded their payment). A full refund or a lost dispute of that payment withdraws
   the vote for good, an open dispute suspends it until it is won: all derived, nothing is
   written or deleted. A vote that does not count still takes its place in the patron's
@@ -34,12 +34,12 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from patrons.models import Round, Topic, Vote
-from patrons.pledges.entitlement import active_patron_ids, counting_payment_ids
+from patrons.pledges.entitlement import active_patron_ids, payment_counts
 
 
 def counted() -> ColumnElement[bool]:
     """The condition on a `Vote` row that it counts (see the module's docstring)."""
-    return or_(Vote.payment_id.is_(None), Vote.payment_id.in_(counting_payment_ids()))
+    return or_(Vote.payment_id.is_(None), payment_counts(Vote.payment_id))
 
 
 def _counted_in(found: Round) -> list[ColumnElement[bool]]:
