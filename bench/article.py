@@ -3,6 +3,11 @@
 The anonymous article page is cached (Flask-Caching), so once warm it should cost little
 more than a bare route: the target is article requests/s >= 0.8 x bare requests/s.
 
+Two more sides on the article server, reported against the anonymous article of the same
+run (no pass/fail): `signed-in`, the same article for a signed-in patron (the cached shared
+parts, the reader's session and entitlement: two SQL statements), and `front`, the anonymous
+front page `/` (cached like the article, answered before Flask).
+
     python -m bench article          # or: make bench
 
 Settings (environment): BENCH_DATABASE_URL (default: a temporary SQLite file; a
@@ -177,20 +182,120 @@ def create_articles(url: str, run_id: str) -> tuple[str, str, list[int]]:
         engine.dispose()
 
 
-def delete_articles(url: str, ids: list[int]) -> None:
+def delete_articles(url: str, ids: list[int], patron_email: str = "") -> None:
     from sqlalchemy import delete
     from sqlalchemy.orm import Session
 
     from patrons.core.db import make_engine
-    from patrons.models import Article
+    from patrons.models import Article, User
 
     engine = make_engine(url)
     try:
         with Session(engine) as db:
             db.execute(delete(Article).where(Article.id.in_(ids)))
+            if patron_email:  # its sessions, pledge and payment go with it (ON DELETE CASCADE)
+                db.execute(delete(User).where(User.email == patron_email))
             db.commit()
     finally:
         engine.dispose()
+
+
+PATRON_PASSWORD = "bench patron password, long enough"  # noqa: S105  (a scratch account)
+BENCH_USER_AGENT = "patrons-bench"  # wrk sends it too: Flask-Login's session protection
+
+
+def create_patron(url: str, run_id: str) -> str:
+    """A member with an active, paid pledge (an active patron); returns the email."""
+    from sqlalchemy.orm import Session
+
+    from patrons.accounts.passwords import hash_password
+    from patrons.core import clock
+    from patrons.core.db import make_engine
+    from patrons.models import Payment, Pledge, User
+
+    email = f"bench-patron-{run_id}@example.org"
+    now = clock.now()
+    engine = make_engine(url)
+    try:
+        with Session(engine) as db:
+            user = User(email=email, password_hash=hash_password(PATRON_PASSWORD))
+            db.add(user)
+            db.flush()
+            pledge = Pledge(
+                user_id=user.id, amount=500, currency="EUR", status="active",
+                stripe_customer_id=f"cus_bench{run_id}",
+                stripe_subscription_id=f"sub_bench{run_id}",
+                current_period_end=now + timedelta(days=20), created_at=now,
+            )  # fmt: skip
+            db.add(pledge)
+            db.flush()
+            db.add(
+                Payment(
+                    pledge_id=pledge.id, stripe_invoice_id=f"in_bench{run_id}", amount=500,
+                    currency="EUR", status="paid", created_at=now, paid_at=now,
+                )
+            )  # fmt: skip
+            db.commit()
+    finally:
+        engine.dispose()
+    return email
+
+
+def _request(
+    url: str, cookie: str = "", data: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One request without following redirects; the session cookie sent by hand (its
+    production name, __Host-session, is Secure: no cookie jar sends it over plain HTTP)."""
+    import http.client
+    from urllib.parse import urlencode, urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.netloc, timeout=10)
+    headers = {"User-Agent": BENCH_USER_AGENT}
+    if cookie:
+        headers["Cookie"] = cookie
+    body = None
+    if data is not None:
+        body = urlencode(data)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    try:
+        conn.request("POST" if data is not None else "GET", parts.path, body, headers)
+        response = conn.getresponse()
+        got = {k.lower(): v for k, v in response.getheaders() if k.lower() != "set-cookie"}
+        cookies = [v for k, v in response.getheaders() if k.lower() == "set-cookie"]
+        if cookies:
+            got["set-cookie"] = cookies[-1]
+        return response.status, got, response.read()
+    finally:
+        conn.close()
+
+
+def sign_in(server: harness.Server, email: str, article_path: str, title: str) -> str:
+    """The Cookie header of a signed-in session, checked on the article page."""
+    import json
+
+    def cookie_of(headers: dict[str, str], before: str) -> str:
+        found = headers.get("set-cookie", "")
+        return found.split(";", 1)[0] if found else before
+
+    status, headers, body = _request(server.url("/csrf-token"))
+    cookie = cookie_of(headers, "")
+    token = json.loads(body)["token"]
+    form = {"email": email, "password": PATRON_PASSWORD, "csrf_token": token}
+    status, headers, body = _request(server.url("/login"), cookie, form)
+    if status != 302:
+        raise harness.ServerError(f"signing in answered {status}:\n{body[:500]!r}")
+    cookie = cookie_of(headers, cookie)
+    for _ in range(2):  # the first page may store a CSRF token in the session
+        status, headers, body = _request(server.url(article_path), cookie)
+        cookie = cookie_of(headers, cookie)
+    from markupsafe import escape
+
+    if status != 200 or str(escape(title)).encode() not in body:
+        raise harness.ServerError(f"the signed-in article answered {status}")
+    if b"Thank you for being a patron" not in body or "set-cookie" in headers:
+        raise harness.ServerError("the signed-in article is not the patron's, or sets a cookie")
+    return cookie
 
 
 def server_env(
@@ -224,6 +329,7 @@ class Side:
     path: str
     body_bytes: int
     runs: list[harness.WrkResult]
+    headers: tuple[str, ...] = ()  # extra request headers (the signed-in side's cookie)
 
     def rps(self) -> float:
         return harness.median([r.requests_per_second for r in self.runs])
@@ -254,17 +360,37 @@ def check_article(server: harness.Server, path: str, title: str) -> int:
     return len(body)
 
 
+def run_wrk(wrk: str, settings: harness.WrkSettings, side: Side, seconds: int) -> harness.WrkResult:
+    """harness.run_wrk, with the side's extra headers (wrk -H) when it has any."""
+    if not side.headers:
+        return harness.run_wrk(wrk, settings, side.server, side.path, seconds)
+    import subprocess
+
+    url = side.server.url(side.path)
+    cmd = settings.command(wrk, url, seconds)
+    extra = [arg for header in side.headers for arg in ("-H", header)]
+    cmd = [*cmd[:-1], *extra, cmd[-1]]  # the URL stays last
+    cpu_before = side.server.workers_cpu_seconds()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    cpu_used = side.server.workers_cpu_seconds() - cpu_before
+    if done.returncode != 0:
+        raise harness.ServerError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    result = harness.parse_wrk(url, done.stdout)
+    result.worker_cpu_seconds = round(cpu_used, 3)
+    return result
+
+
 def measure(wrk: str, sides: list[Side], rounds: int, settings: harness.WrkSettings) -> None:
     for side in sides:
         print(f"  warm-up {side.name}: {settings.warmup}s", flush=True)
-        harness.run_wrk(wrk, settings, side.server, side.path, settings.warmup)
+        run_wrk(wrk, settings, side, settings.warmup)
     for n in range(rounds):
         order = sides if n % 2 == 0 else list(reversed(sides))
         for side in order:
-            r = harness.run_wrk(wrk, settings, side.server, side.path, settings.duration)
+            r = run_wrk(wrk, settings, side, settings.duration)
             side.runs.append(r)
             print(
-                f"  round {n + 1}/{rounds} {side.name:<8} {r.requests_per_second:>9.1f} req/s"
+                f"  round {n + 1}/{rounds} {side.name:<9} {r.requests_per_second:>9.1f} req/s"
                 f"  p99 {r.p99_ms:>7.2f} ms  worker CPU {r.cpu_us_per_request:>5.0f} us/req"
                 f"  errors {r.errors}",
                 flush=True,
@@ -338,6 +464,29 @@ def report(
     }
 
 
+def report_more(article: Side, more: list[Side]) -> dict[str, dict[str, float]]:
+    """The signed-in article and the front page against the anonymous article: no target."""
+    print()
+    print("Other pages of the same server, against the anonymous article of this run")
+    head = f"{'':<10} {'req/s':>9} {'x anon':>7} {'p99 ms':>8} {'CPU us/req':>11} {'errors':>7}"
+    print(head)
+    figures: dict[str, dict[str, float]] = {}
+    for side in [article, *more]:
+        ratio = side.rps() / article.rps() if article.rps() else float("nan")
+        print(
+            f"{side.name:<10} {side.rps():>9.1f} {ratio:>7.3f} {side.p99():>8.2f}"
+            f" {side.cpu_us():>11.0f} {side.errors():>7}"
+        )
+        figures[side.name] = {
+            "requests_per_second": side.rps(),
+            "ratio_to_anonymous_article": ratio,
+            "p99_ms": side.p99(),
+            "cpu_us_per_request": side.cpu_us(),
+            "errors": side.errors(),
+        }
+    return figures
+
+
 def main() -> int:
     wrk = harness.find_wrk()
     if wrk is None:
@@ -360,6 +509,7 @@ def main() -> int:
     started = time.monotonic()
     load_before = os.getloadavg()[0]
     ids: list[int] = []
+    patron_email = ""
     with harness.sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         tmpdir = Path(tmp)
         instance = tmpdir / "instance"
@@ -368,7 +518,9 @@ def main() -> int:
         try:
             print(f"Database: {config['database']}; page cache: {config['cache']}")
             migrate(database_url)
-            slug, title, ids = create_articles(database_url, secrets.token_hex(3))
+            run_id = secrets.token_hex(3)
+            slug, title, ids = create_articles(database_url, run_id)
+            patron_email = create_patron(database_url, run_id)
             article_path = f"/articles/{slug}"
             print(f"Created {len(ids)} articles; measuring {article_path}")
             print(f"Servers: gunicorn, {config['gunicorn']}; load: {config['wrk']}")
@@ -389,7 +541,16 @@ def main() -> int:
                 body_bytes = check_article(article_server, article_path, title)
                 article = Side("article", article_server, article_path, body_bytes, [])
                 bare = Side("bare", bare_server, BARE_PATH, len(BARE_BODY.encode()), [])
-                measure(wrk, [article, bare], rounds, wrk_settings)
+                cookie = sign_in(article_server, patron_email, article_path, title)
+                signed_in = Side(
+                    "signed-in", article_server, article_path, 0, [],
+                    headers=(f"Cookie: {cookie}", f"User-Agent: {BENCH_USER_AGENT}"),
+                )  # fmt: skip
+                status, front_body = harness.http_get(article_server.url("/"))
+                if status != 200:
+                    raise harness.ServerError(f"GET / answered {status}")
+                front = Side("front", article_server, "/", len(front_body), [])
+                measure(wrk, [article, bare, signed_in, front], rounds, wrk_settings)
                 rss = {
                     "article": harness.workers_rss(article_server),
                     "bare": harness.workers_rss(bare_server),
@@ -402,8 +563,14 @@ def main() -> int:
             return 1
         finally:
             if external_url and ids:
-                delete_articles(database_url, ids)
+                delete_articles(database_url, ids, patron_email)
     summary = report(article, bare, rss, config, [load_before, os.getloadavg()[0]])
+    more = report_more(article, [signed_in, front])
+    harness.headline("anonymous article req/s vs a bare route", article.rps(), "/s", bare.rps(),
+                     ratio_goal=f">= {TARGET_RATIO}")  # fmt: skip
+    for side in (signed_in, front):
+        harness.headline(f"{side.name} req/s vs the anonymous article", side.rps(), "/s",
+                         article.rps())  # fmt: skip
     path = harness.write_result(
         "article",
         {
@@ -419,6 +586,9 @@ def main() -> int:
             },
             "article": side_result(article, rss["article"]),
             "bare": side_result(bare, rss["bare"]),
+            "signed_in": side_result(signed_in, rss["article"]),
+            "front": side_result(front, rss["article"]),
+            "against_anonymous_article": more,
             "environment": harness.environment(),
             "elapsed_seconds": round(time.monotonic() - started, 1),
         },

@@ -68,6 +68,12 @@ def configure(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.is_production,
         PERMANENT_SESSION_LIFETIME=timedelta(days=30),  # "keep me signed in" (sessions.py)
+        # The cookie is written when the session changes, not again on every request: a
+        # sign-in's end is its server-side row's expires_at, set once at sign-in (sessions.py
+        # REMEMBER_FOR, also 30 days) and checked on every request, so re-sending the cookie
+        # with a later expiry only cost a Set-Cookie header per page (and kept no one signed
+        # in longer)
+        SESSION_REFRESH_EACH_REQUEST=False,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=settings.is_production,

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from patrons.articles.sanitize import render_body
 from patrons.core import clock
 from patrons.core.urls import is_http_url, safe_next
-from patrons.models import Article, ArticleTag, Tag
+from patrons.models import Article, ArticleTag, Round, Tag, Topic, TopicArticle
+from patrons.models.voting import TOPIC_OUTCOMES
 
 PAGE_SIZE = 10
 SLUG_MAX = 120
@@ -118,6 +119,27 @@ def related_articles(db: Session, article: Article, limit: int = 3) -> list[Arti
         )
         chosen.extend(db.scalars(recent))
     return chosen
+
+
+@dataclass(frozen=True)
+class PatronChoice:
+    """A round in which patrons chose a topic this article came from (the article page says so)."""
+
+    round_id: int
+    round_title: str
+
+
+def patron_choices(db: Session, article_id: int) -> list[PatronChoice]:
+    """The rounds whose chosen topics produced this article (staff link them: voting/outcomes),
+    one statement, computed by the view before the page renders (no query from a template)."""
+    rows = db.execute(
+        select(Round.id, Round.title)
+        .join(Topic, Topic.round_id == Round.id)
+        .join(TopicArticle, TopicArticle.topic_id == Topic.id)
+        .where(TopicArticle.article_id == article_id, Topic.status.in_(TOPIC_OUTCOMES))
+        .order_by(Topic.id)
+    )
+    return [PatronChoice(round_id, title) for round_id, title in rows]
 
 
 def recent_for_feed(db: Session, limit: int = 30) -> list[Article]:

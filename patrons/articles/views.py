@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, cast
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from flask import (
     Blueprint,
@@ -25,7 +28,13 @@ from flask_wtf.csrf import generate_csrf
 
 from patrons import site
 from patrons.articles import corrections, counters, service
-from patrons.articles.fastpath import CACHE_PREFIX, RenderedPage
+from patrons.articles.fastpath import (
+    CACHE_PREFIX,
+    FRONT_PAGE_PREFIX,
+    STALE_SECONDS,
+    Kept,
+    RenderedPage,
+)
 from patrons.articles.forms import CorrectionForm
 from patrons.articles.sanitize import reading_minutes
 from patrons.core import clock
@@ -41,6 +50,13 @@ bp = Blueprint("articles", __name__)
 # per client address (extensions.limiter): a page sends a few beacons; a script that forges
 # new browsers to be counted again is held to this many a day
 BEACON_LIMIT = "120 per minute;2000 per day"
+# the article's shared parts (per kind of reader), next to the anonymous article pages and the
+# front pages (fastpath.CACHE_PREFIX, FRONT_PAGE_PREFIX) in the page cache: all dropped together
+# when staff change an article or the site's texts (site.forget_cached clears the cache)
+PARTS_PREFIX = "article-parts:v1:"
+REFRESHING = ":refreshing"  # after a key: one request is rendering its successor
+REFRESH_LOCK_SECONDS = 30
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -56,7 +72,23 @@ def _page_number() -> int:
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    page = service.latest_articles(db, _page_number())
+    """The front page. Anonymous readers get one cached copy per page number, dropped with
+    the article pages whenever staff change an article (site.forget_cached)."""
+    number = _page_number()
+    if _may_be_signed_in() and current_user.is_authenticated:
+        return _front_page(number)  # the signed-in header: rendered for this reader
+    g.public_page = True  # shared by every reader: nothing from or to the session
+    # kept here only: a copy in nginx or a CDN would show a new article only once it expired
+    rendered = _cached(
+        f"{FRONT_PAGE_PREFIX}{number}",
+        lambda: _public_page(_front_page(number).encode(), shared_copies=False),
+    )
+    response = Response(rendered.body, headers=list(rendered.wsgi_headers))
+    return response.make_conditional(request)
+
+
+def _front_page(number: int) -> str:
+    page = service.latest_articles(db, number)
     if page.number > 1 and not page.items:
         abort(404)
     return render_template("articles/index.html", page=page)
@@ -77,25 +109,32 @@ def article(slug: str) -> ResponseReturnValue:
     if _may_be_signed_in() and current_user.is_authenticated:
         return _personal_article(slug)
     g.public_page = True  # shared by every reader: nothing from or to the session
-    key = CACHE_PREFIX + slug
-    rendered = cache.get(key)
-    if rendered is None:
-        found = service.published_article(db, slug) or abort(404)
-        rendered = _public_page(_render_article(found, viewer_is_patron=False).encode())
-        cache.set(key, rendered, timeout=_cache_seconds())
+    rendered = _cached(
+        CACHE_PREFIX + slug,
+        lambda: _public_page(_article_page(slug, False), site.texts().script_hashes()),
+    )
     response = Response(rendered.body, headers=list(rendered.wsgi_headers))
     return response.make_conditional(request)
 
 
-def _public_page(body: bytes) -> RenderedPage:
-    """The page with the headers of its cacheable 200, security headers included."""
+def _article_page(slug: str, viewer_is_patron: bool) -> bytes:
+    parts = _article_parts(slug, viewer_is_patron)
+    return render_template("articles/article.html", parts=parts).encode()
+
+
+def _public_page(
+    body: bytes, script_hashes: tuple[str, ...] = (), *, shared_copies: bool = True
+) -> RenderedPage:
+    """The page with the headers of its cacheable 200, security headers included; the CSP
+    allows the inline scripts of `script_hashes` (an article's ad tags) and no others.
+    Without `shared_copies`, proxies and browsers ask again each time (nginx keeps none)."""
     settings = _settings()
-    csp = content_security_policy(settings, site.texts().script_hashes())
+    csp = content_security_policy(settings, script_hashes)
     headers = (
         ("Content-Type", "text/html; charset=utf-8"),
         ("Content-Length", str(len(body))),
         ("ETag", f'"{hashlib.sha256(body).hexdigest()[:32]}"'),
-        ("Cache-Control", f"public, max-age=60, s-maxage={_cache_seconds()}"),
+        ("Cache-Control", _public_cache_control(_cache_seconds() if shared_copies else 0)),
         ("Vary", "Cookie"),
         ("Content-Security-Policy", csp),
         *security_headers(settings),
@@ -108,27 +147,92 @@ def _may_be_signed_in() -> bool:
     return current_app.config["SESSION_COOKIE_NAME"] in request.cookies
 
 
+def _public_cache_control(seconds: int) -> str:
+    if seconds <= 0:  # ARTICLE_CACHE_SECONDS=0: no copy kept here, none anywhere else either
+        return "public, no-cache"
+    return f"public, max-age=60, s-maxage={seconds}"
+
+
 def _personal_article(slug: str) -> Response:
-    found = service.published_article(db, slug) or abort(404)
+    """A signed-in reader's article: the cached parts for patrons or for everyone else, in the
+    layout rendered for this reader. Warm, it costs the reader's two statements: the session
+    and its user (accounts/auth.load_user) and, once, whether they are a patron."""
     grace = _settings().pledge_grace_days
     patron = user_is_active_patron(db, current_user.id, clock.now(), grace_days=grace)
+    parts = _article_parts(slug, patron)
     g.csp_script_hashes = site.texts().script_hashes()  # the ad tags' inline scripts
-    response = make_response(_render_article(found, viewer_is_patron=patron))
+    response = make_response(render_template("articles/article.html", parts=parts))
     response.cache_control.private = True
     response.cache_control.no_store = True
     response.vary.add("Cookie")
     return response
 
 
-def _render_article(found: Article, viewer_is_patron: bool) -> str:
-    return render_template(
-        "articles/article.html",
+@dataclass(frozen=True)
+class ArticleParts:
+    """What every reader of one kind (patron or not) sees of an article: its head's values and
+    its rendered main part (templates/articles/_article_main.html), cached together."""
+
+    title: str
+    summary: str
+    canonical: str
+    lead_image_url: str
+    viewer_is_patron: bool
+    main_html: str
+
+
+def _article_parts(slug: str, viewer_is_patron: bool) -> ArticleParts:
+    """The article's shared parts for patrons or for everyone else, from the page cache (the
+    same cache and the same invalidation as the anonymous page), or rendered; 404 if the
+    article is not published."""
+    key = f"{PARTS_PREFIX}{'patron' if viewer_is_patron else 'reader'}:{slug}"
+    return _cached(key, lambda: _render_parts(slug, viewer_is_patron))
+
+
+def _render_parts(slug: str, viewer_is_patron: bool) -> ArticleParts:
+    found = service.published_article(db, slug) or abort(404)
+    canonical = found.canonical_url or _absolute("articles.article", slug=found.slug)
+    main_html = render_template(
+        "articles/_article_main.html",
         article=found,
         related=service.related_articles(db, found),
+        chosen=service.patron_choices(db, found.id),
         reading_minutes=reading_minutes(found.body_html),
         viewer_is_patron=viewer_is_patron,
-        canonical=found.canonical_url or _absolute("articles.article", slug=found.slug),
+        canonical=canonical,
     )
+    return ArticleParts(
+        title=found.title,
+        summary=found.summary,
+        canonical=canonical,
+        lead_image_url=found.lead_image_url or "",
+        viewer_is_patron=viewer_is_patron,
+        main_html=main_html,
+    )
+
+
+def _cached(key: str, make: Callable[[], T]) -> T:
+    """The value cached under `key`, or `make()`'s, kept for ARTICLE_CACHE_SECONDS (0: nothing
+    is kept; Flask-Caching would read a timeout of 0 as "never expires").
+
+    An expired value stays STALE_SECONDS longer: the first request after its time renders the
+    successor while the others answer with the stale copy (no stampede of renders)."""
+    seconds = _cache_seconds()
+    if seconds <= 0:
+        return make()
+    kept = cast(Kept | None, cache.get(key))
+    refreshing = key + REFRESHING
+    if kept is not None and (
+        kept.is_fresh() or not cache.add(refreshing, 1, timeout=REFRESH_LOCK_SECONDS)
+    ):
+        return cast(T, kept.value)  # fresh, or another request is rendering its successor
+    try:
+        value = make()
+        cache.set(key, Kept(value, time.time() + seconds), timeout=seconds + STALE_SECONDS)
+    finally:
+        if kept is not None:
+            cache.delete(refreshing)
+    return value
 
 
 def _cache_seconds() -> int:

@@ -88,7 +88,7 @@ class Settings:
     mail_from: str = '"The Steppe Courier" <newsroom@localhost>'
     ad_hosts: tuple[str, ...] = ()
     proxy_hops: int = 0
-    article_cache_seconds: int = 300
+    article_cache_seconds: int = 300  # anonymous pages and articles' shared parts; 0: off
     stripe_secret_key: str | None = None
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: str | None = None

@@ -30,6 +30,8 @@ TOPIC_STATUSES = (
     "declined",
     "merged",
 )
+# what became of a chosen topic: an article page says patrons chose the story it came from
+TOPIC_OUTCOMES = ("chosen", "in_reporting", "covered")
 
 
 class Round(Base):

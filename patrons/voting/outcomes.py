@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from patrons import mail
 from patrons.models import Article, Topic, TopicArticle, User
@@ -95,15 +95,3 @@ def link_article(db: Session, topic_id: int, address: str) -> Article:
         topic.articles.append(TopicArticle(article_id=article.id))
         db.flush()
     return article
-
-
-def chosen_by_patrons(db: Session, article_id: int) -> list[Topic]:
-    """The topics, chosen by patrons, that produced this article."""
-    return list(
-        db.scalars(
-            select(Topic)
-            .join(TopicArticle, TopicArticle.topic_id == Topic.id)
-            .where(TopicArticle.article_id == article_id, Topic.status.in_(OUTCOMES))
-            .options(selectinload(Topic.round))
-        )
-    )

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from patrons.models import Topic
+from patrons.models.voting import TOPIC_OUTCOMES
 
 TITLE_MAX = 120  # a proposal's title (staff may use the column's 200)
 DESCRIPTION_MAX = 600
@@ -18,7 +19,7 @@ WAITING_PROPOSALS_MAX = 5  # proposals of one patron waiting for moderation at o
 VOTES_PER_PATRON_MAX = 20
 # topics a reader sees in a round (not the merged or declined ones)
 LISTED = ("in_round", "chosen", "in_reporting", "covered")
-OUTCOMES = ("chosen", "in_reporting", "covered")
+OUTCOMES = TOPIC_OUTCOMES
 # what staff may move a topic of a closed round to, from each status
 NEXT_STATUSES: dict[str, tuple[str, ...]] = {
     "in_round": ("chosen",),

@@ -21,7 +21,6 @@ from __future__ import annotations
 from patrons.voting.outcomes import (
     article_link,
     article_slug,
-    chosen_by_patrons,
     link_article,
     round_link,
     set_topic_status,
@@ -90,7 +89,6 @@ __all__ = [
     "article_link",
     "article_slug",
     "cast_vote",
-    "chosen_by_patrons",
     "close_round",
     "closed_rounds",
     "decline_topic",

@@ -29,7 +29,6 @@ from patrons.core import clock
 from patrons.core.config import Settings
 from patrons.core.db import session as db
 from patrons.core.extensions import limiter, login_required
-from patrons.models import Topic
 from patrons.voting import pages, service
 from patrons.voting.forms import ProposalForm, VoteForm
 
@@ -60,16 +59,11 @@ def _user_key() -> str:
 
 @bp.app_context_processor
 def voting_helpers() -> dict[str, Any]:
-    return {"topic_status": _status_label, "chosen_by_patrons": _chosen_by_patrons}
+    return {"topic_status": _status_label}
 
 
 def _status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
-
-
-def _chosen_by_patrons(article_id: int) -> list[Topic]:
-    """For the article page: the patrons' topics this article came from."""
-    return service.chosen_by_patrons(db, article_id)
 
 
 def _topics_page(proposal_form: ProposalForm | None = None) -> str:
