@@ -177,7 +177,8 @@ def _loggable_path(environ: Environ) -> str:
         text = raw.encode("latin-1").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:
         text = raw
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if not text.isprintable():  # the usual path is printable: checked in C, at once
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text[:MAX_PATH] + ("…" if len(text) > MAX_PATH else "")
 
 
