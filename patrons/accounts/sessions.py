@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from patrons.core import clock
@@ -45,20 +45,26 @@ def start_session(db: Session, user: User, remember: bool, user_agent: str = "")
     return token
 
 
+# session_user's statement, built once (the token's hash and now bound per call): built per
+# request, the expression and its cache key cost more Python than the query itself.
+SESSION_USER_STATEMENT = (
+    select(UserSession, User)
+    .join(User, User.id == UserSession.user_id)
+    .where(
+        UserSession.token_hash
+        == bindparam("token_hash", type_=UserSession.__table__.c.token_hash.type),
+        UserSession.revoked_at.is_(None),
+        UserSession.expires_at > bindparam("now", type_=UserSession.__table__.c.expires_at.type),
+    )
+)
+
+
 def session_user(db: Session, token: str | None, now: datetime | None = None) -> User | None:
     """The user a live session token belongs to, or None."""
     if not token or len(token) > 100:
         return None
     now = now or clock.now()
-    row = db.execute(
-        select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
-        .where(
-            UserSession.token_hash == _hash(token),
-            UserSession.revoked_at.is_(None),
-            UserSession.expires_at > now,
-        )
-    ).first()
+    row = db.execute(SESSION_USER_STATEMENT, {"token_hash": _hash(token), "now": now}).first()
     if row is None:
         return None
     user_session, user = row

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from patrons.models import Payment, Pledge
@@ -57,9 +57,15 @@ def first_failure() -> Any:
 
 def entitled(now: datetime, grace_days: int = GRACE_DAYS) -> ColumnElement[bool]:
     """The condition on a `Pledge` row (in a query over pledges) that it gives rights now."""
+    return _entitled_after(now - timedelta(days=grace_days))
+
+
+def _entitled_after(grace_cutoff: Any) -> ColumnElement[bool]:
+    """`entitled`, a `past_due` pledge keeping its rights while its first refused attempt is
+    after `grace_cutoff` (now - grace days: a value, or a bound parameter)."""
     in_grace = and_(
         Pledge.status == PledgeStatus.PAST_DUE,
-        first_failure() > now - timedelta(days=grace_days),
+        first_failure() > grace_cutoff,
     )
     return and_(
         or_(Pledge.status.in_(ENTITLED_STATUSES), in_grace),
@@ -92,13 +98,29 @@ def payment_counts(payment_id: Any) -> ColumnElement[bool]:
 def rights_payment(user_id: Any, now: datetime, grace_days: int = GRACE_DAYS) -> Any:
     """`rights_payment_id` as a scalar subquery, to fold into a caller's query (a vote reads it
     with the topic and the round in one statement); `user_id` a value or a column."""
+    return _rights_payment(user_id, now - timedelta(days=grace_days))
+
+
+def _rights_payment(user_id: Any, grace_cutoff: Any) -> Any:
     return (
         select(_latest_settled(Payment.id))
         .select_from(Pledge)
-        .where(Pledge.user_id == user_id, entitled(now, grace_days))
+        .where(Pledge.user_id == user_id, _entitled_after(grace_cutoff))
         .limit(1)
         .scalar_subquery()
     )
+
+
+# `rights_payment_id`'s statement, built once: the reader and the grace cutoff are bound
+# parameters, so a call only binds two values. Built per call, the expression cost more Python
+# than the query itself (a signed-in article checks it on every request); SQLAlchemy's
+# compiled cache hits either way (tests/pledges/test_entitlement.py pins it).
+RIGHTS_PAYMENT_STATEMENT = select(
+    _rights_payment(
+        bindparam("user_id", type_=Pledge.__table__.c.user_id.type),
+        bindparam("grace_cutoff", type_=Payment.__table__.c.created_at.type),
+    )
+)
 
 
 def rights_payment_id(
@@ -106,7 +128,10 @@ def rights_payment_id(
 ) -> int | None:
     """The payment that gives the reader a patron's rights now (a vote records it); None if
     they are not an active patron."""
-    found = db.execute(select(rights_payment(user_id, now, grace_days))).scalar()
+    found = db.execute(
+        RIGHTS_PAYMENT_STATEMENT,
+        {"user_id": user_id, "grace_cutoff": now - timedelta(days=grace_days)},
+    ).scalar()
     return int(found) if found is not None else None
 
 

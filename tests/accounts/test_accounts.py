@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
+from sqlalchemy.engine.interfaces import CacheStats
 
+from patrons.accounts import sessions
+from patrons.core import clock
 from patrons.models import OutboundEmail, User, UserSession
 from tests.conftest import csrf_token, login
 from tests.factories import PASSWORD, make_user
@@ -361,3 +365,44 @@ def test_export_includes_my_votes_and_proposals_only(client, db):
     assert [(p["title"], p["status"]) for p in data["proposals"]] == [
         ("Village libraries", "proposed")
     ]
+
+
+def test_the_session_lookup_checks_the_row_and_is_served_from_the_compiled_cache(
+    app, db, monkeypatch
+):
+    """accounts/sessions.session_user (the user loader's one statement): only a live row's
+    token signs in (not a revoked or an expired one), last_seen_at is refreshed only after
+    TOUCH_EVERY; and its statement, built once, is compiled once for every token and time."""
+    engine = app.extensions["db.engine"]
+    hits: list[CacheStats] = []
+
+    def on_statement(conn, cursor, statement, parameters, context, executemany):
+        if "user_sessions" in statement:
+            hits.append(context.cache_hit)
+
+    reader, other = make_user(db), make_user(db)
+    tokens = {name: sessions.start_session(db, user, remember=False)
+              for name, user in (("live", reader), ("other", other), ("revoked", reader),
+                                 ("expired", reader))}  # fmt: skip
+    db.flush()
+    now = clock.now()
+    for name, change in (("revoked", {"revoked_at": now}),
+                         ("expired", {"expires_at": now - timedelta(seconds=1)})):  # fmt: skip
+        row = UserSession.token_hash == sessions._hash(tokens[name])
+        db.execute(update(UserSession).where(row).values(**change))
+    db.commit()
+    monkeypatch.setattr(sessions, "select", None)  # nothing built per call
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        assert sessions.session_user(db, tokens["live"], now) is reader
+        assert not db.dirty  # just seen: nothing to write
+        assert sessions.session_user(db, tokens["other"], now + timedelta(minutes=1)) is other
+        assert sessions.session_user(db, tokens["revoked"], now) is None
+        assert sessions.session_user(db, tokens["expired"], now) is None
+        assert sessions.session_user(db, "no such token", now) is None
+        later = now + sessions.TOUCH_EVERY + timedelta(seconds=1)
+        assert sessions.session_user(db, tokens["live"], later) is reader
+        assert db.dirty  # last_seen_at refreshed, committed by load_user
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert len(hits) == 6 and hits[1:] == [CacheStats.CACHE_HIT] * 5

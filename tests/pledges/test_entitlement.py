@@ -9,11 +9,13 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.orm import Session
 
 from patrons.core import clock
 from patrons.models import Payment, Pledge
+from patrons.pledges import entitlement
 from patrons.pledges.entitlement import (
     GRACE_DAYS,
     active_patron_ids,
@@ -106,3 +108,30 @@ def test_a_reader_without_a_pledge_has_no_rights(db: Session) -> None:
     now = clock.now()
     assert not user_is_active_patron(db, member.id, now)
     assert db.scalar(select(func.count()).select_from(active_patron_ids(now).subquery())) == 0
+
+
+def test_the_patron_check_is_compiled_once_and_then_served_from_the_cache(
+    app, db, monkeypatch
+) -> None:
+    """The signed-in article asks on every request: the statement is built once, the reader
+    and the grace cutoff are bound parameters, so another reader at another time (another
+    grace) reuses SQLAlchemy's compiled statement ("[cached since ...]" in its log)."""
+    engine = app.extensions["db.engine"]
+    seen: list[tuple[str, CacheStats]] = []
+
+    def on_statement(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "pledges" in statement:
+            seen.append((statement, context.cache_hit))
+
+    patron, member = make_patron(db), make_user(db)
+    now = clock.now()
+    monkeypatch.setattr(entitlement, "select", None)  # nothing built per call
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        assert user_is_active_patron(db, patron.id, now)
+        assert not user_is_active_patron(db, member.id, now + timedelta(days=1), grace_days=3)
+        assert rights_payment_id(db, patron.id, now - timedelta(hours=5), grace_days=1)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert len(seen) == 3 and len({sql for sql, _ in seen}) == 1
+    assert [hit for _, hit in seen[1:]] == [CacheStats.CACHE_HIT] * 2
