@@ -19,6 +19,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -75,8 +76,8 @@ def index() -> ResponseReturnValue:
     """The front page. Anonymous readers get one cached copy per page number, dropped with
     the article pages whenever staff change an article (site.forget_cached)."""
     number = _page_number()
-    if _may_be_signed_in() and current_user.is_authenticated:
-        return _front_page(number)  # the signed-in header: rendered for this reader
+    if _for_this_reader_only():
+        return _private(_front_page(number))  # the signed-in header, or a message to show
     g.public_page = True  # shared by every reader: nothing from or to the session
     # kept here only: a copy in nginx or a CDN would show a new article only once it expired
     rendered = _cached(
@@ -147,6 +148,24 @@ def _may_be_signed_in() -> bool:
     return current_app.config["SESSION_COOKIE_NAME"] in request.cookies
 
 
+def _for_this_reader_only() -> bool:
+    """A signed-in reader, or one whose session holds a message to show once (a flash: signing
+    out lands on the front page with "You are signed out."): the shared cached page has
+    neither. (An article page stays the shared one and leaves a message for the next page:
+    tests/test_security_headers.py.)"""
+    if not _may_be_signed_in():
+        return False
+    return bool(current_user.is_authenticated or session.get("_flashes"))
+
+
+def _private(body: str | bytes) -> Response:
+    response = make_response(body)
+    response.cache_control.private = True
+    response.cache_control.no_store = True
+    response.vary.add("Cookie")
+    return response
+
+
 def _public_cache_control(seconds: int) -> str:
     if seconds <= 0:  # ARTICLE_CACHE_SECONDS=0: no copy kept here, none anywhere else either
         return "public, no-cache"
@@ -161,11 +180,7 @@ def _personal_article(slug: str) -> Response:
     patron = user_is_active_patron(db, current_user.id, clock.now(), grace_days=grace)
     parts = _article_parts(slug, patron)
     g.csp_script_hashes = site.texts().script_hashes()  # the ad tags' inline scripts
-    response = make_response(render_template("articles/article.html", parts=parts))
-    response.cache_control.private = True
-    response.cache_control.no_store = True
-    response.vary.add("Cookie")
-    return response
+    return _private(render_template("articles/article.html", parts=parts))
 
 
 @dataclass(frozen=True)

@@ -273,6 +273,24 @@ def test_a_signed_in_reader_gets_their_own_front_page(app, client, db):
     assert "no-store" in response.headers["Cache-Control"]
 
 
+def test_a_message_waiting_in_the_session_is_shown_on_the_front_page(app, client, db):
+    """Signing out lands on the front page with "You are signed out.": the shared cached copy
+    has no message, so a reader with one gets the page rendered for them (Chromium found it).
+    An article stays the shared page and leaves the message for the next one
+    (tests/test_security_headers.py)."""
+    make_article(db, title="Front story")
+    path = "/"
+    assert "signed out" not in app.test_client().get(path).text  # the anonymous copy, cached
+    login(client, make_user(db).email, PASSWORD)
+    client.post("/logout", data={"csrf_token": csrf_token(client)})
+    shown = client.get(path)
+    assert "You are signed out." in shown.text and "Front story" in shown.text
+    assert "Sign in" in shown.text and "no-store" in shown.headers["Cache-Control"]
+    again = client.get(path)  # shown once; the shared copy never held it
+    assert "You are signed out." not in again.text
+    assert "You are signed out." not in app.test_client().get(path).text
+
+
 def test_publish_unpublish_and_edit_reach_the_cached_front_pages(app, db, staff_client):
     for n in range(11):  # a full first page and one more: page 2 holds the oldest
         make_article(db, title=f"Older {n:02d}", days_ago=30 - n)
