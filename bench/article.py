@@ -555,12 +555,8 @@ def main() -> int:
                     "article": harness.workers_rss(article_server),
                     "bare": harness.workers_rss(bare_server),
                 }
-        except KeyboardInterrupt:
-            print("\nInterrupted: servers stopped.", file=sys.stderr)
-            return 130
-        except harness.ServerError as exc:
-            print(f"Benchmark failed: {exc}", file=sys.stderr)
-            return 1
+        except (KeyboardInterrupt, harness.ServerError) as exc:
+            return harness.stopped(exc)
         finally:
             if external_url and ids:
                 delete_articles(database_url, ids, patron_email)

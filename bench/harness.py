@@ -135,6 +135,17 @@ class ServerError(RuntimeError):
     """A server did not start or did not answer as expected."""
 
 
+def stopped(exc: BaseException) -> int:
+    """A benchmark's exit status when it stops early, said on standard error: 130 for Ctrl+C
+    (its servers are stopped by their own blocks), 1 when a server failed. Use as
+    `except (KeyboardInterrupt, harness.ServerError) as exc: return harness.stopped(exc)`."""
+    if isinstance(exc, KeyboardInterrupt):
+        print("\nInterrupted: servers stopped.", file=sys.stderr)
+        return 130
+    print(f"Benchmark failed: {exc}", file=sys.stderr)
+    return 1
+
+
 @dataclass
 class Server:
     name: str

@@ -223,12 +223,8 @@ def main() -> int:
                           f"baseline {base_rates[-1]:.1f}/s")  # fmt: skip
             bounded = burst(url, tmpdir, size, None)
             unbounded = burst(url, tmpdir, size, size)
-        except KeyboardInterrupt:
-            print("Interrupted.")
-            return 130
-        except harness.ServerError as exc:
-            print(f"Error: {exc}")
-            return 1
+        except (KeyboardInterrupt, harness.ServerError) as exc:
+            return harness.stopped(exc)
         finally:
             remove_accounts(url, run)
     app_rate, base_rate = harness.median(app_rates), harness.median(base_rates)

@@ -364,12 +364,8 @@ def main() -> int:
                     reload_under_load(side, server, gunicorn_settings.workers, settings)
                 finally:
                     harness.stop(server)
-        except KeyboardInterrupt:
-            print("\nInterrupted: servers stopped.", file=sys.stderr)
-            return 130
-        except harness.ServerError as exc:
-            print(f"Benchmark failed: {exc}", file=sys.stderr)
-            return 1
+        except (KeyboardInterrupt, harness.ServerError) as exc:
+            return harness.stopped(exc)
     summary = report(sides, config)
     hooks, no_hooks = summary["hooks"], summary["no_hooks"]
     assert isinstance(hooks, dict) and isinstance(no_hooks, dict)

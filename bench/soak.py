@@ -865,12 +865,8 @@ def main() -> int:
                 logs = harness.RESULTS_DIR / f"soak-logs-{arranged.run}"
                 shutil.copytree(tmpdir, logs, ignore=shutil.ignore_patterns("instance"))
                 print(f"Logs of the servers and workers kept in {logs.relative_to(harness.ROOT)}")
-        except KeyboardInterrupt:
-            print("\nInterrupted: servers stopped.", file=sys.stderr)
-            return 130
-        except harness.ServerError as exc:
-            print(f"Benchmark failed: {exc}", file=sys.stderr)
-            return 1
+        except (KeyboardInterrupt, harness.ServerError) as exc:
+            return harness.stopped(exc)
         finally:
             with contextlib.suppress(Exception):
                 if created:

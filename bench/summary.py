@@ -3,9 +3,8 @@ ratios and goals, and the machine they were measured on. `python -m bench --tabl
 it from the latest result of each benchmark in bench/results/ without running anything.
 
 A benchmark reports its headline figures with `harness.headline(...)` (saved in its result
-JSON under "headlines"). For a result without them, `LEGACY` reads the figures from the
-fields the benchmark already writes (bench/article.py and bench/votes.py, until they call
-`harness.headline` themselves: see their functions below).
+JSON under "headlines"). For a result written before bench/article.py and bench/votes.py
+called `harness.headline`, `LEGACY` reads the same figures from the fields they wrote.
 """
 
 from __future__ import annotations
@@ -92,9 +91,7 @@ def with_unit(value: float, unit: str) -> str:
 
 
 def from_article_result(result: Mapping[str, Any]) -> list[Row]:
-    """bench/article.py: until it calls, before its write_result,
-    harness.headline("anonymous article page vs bare route, req/s",
-                     article.rps(), "/s", bare.rps(), ratio_goal=f">= {TARGET_RATIO}")"""
+    """An older bench/article.py result: its headline from the fields it wrote."""
     article, bare = result.get("article", {}), result.get("bare", {})
     return [
         Row(
@@ -109,10 +106,7 @@ def from_article_result(result: Mapping[str, Any]) -> list[Row]:
 
 
 def from_votes_result(result: Mapping[str, Any]) -> list[Row]:
-    """bench/votes.py: until it calls, before its write_result,
-    harness.headline("votes and withdrawals/s vs bare writes", app_rate, "/s", base_rate)
-    harness.headline("rows lost + duplicated + non-303 answers", lost + extra + errors,
-                     goal="== 0")"""
+    """An older bench/votes.py result: its headlines from the fields it wrote."""
     failures = sum(int(result.get(k, 0) or 0) for k in ("rows_lost", "rows_duplicated", "errors"))
     return [
         Row(

@@ -352,12 +352,8 @@ def main() -> int:
                     print(f"  round {n + 1}/{rounds}: app {app_runs[-1].per_second:,.0f}/s "
                           f"{app_runs[-1].codes}, baseline {base_runs[-1].per_second:,.0f}/s "
                           f"{base_runs[-1].codes}")  # fmt: skip
-        except KeyboardInterrupt:
-            print("Interrupted.")
-            return 130
-        except harness.ServerError as exc:
-            print(f"Error: {exc}")
-            return 1
+        except (KeyboardInterrupt, harness.ServerError) as exc:
+            return harness.stopped(exc)
         finally:
             cleanup(url, arranged)
     app_rate = harness.median([r.per_second for r in app_runs])
@@ -367,6 +363,9 @@ def main() -> int:
           f"baseline {base_rate:,.0f}; ratio app/baseline {app_rate / base_rate:.2f}")  # fmt: skip
     print(f"rows lost: {lost}; rows duplicated: {extra}; non-303 answers: {errors} "
           f"(baseline: lost {base_lost}, duplicated {base_extra})")  # fmt: skip
+    harness.headline("votes and withdrawals/s vs bare writes", app_rate, "/s", base_rate)
+    harness.headline("rows lost + duplicated + non-303 answers", lost + extra + errors,
+                     goal="== 0")  # fmt: skip
     harness.write_result("votes", {
         "environment": harness.environment(), "patrons": patrons, "ops": ops, "topics": topics,
         "app_per_second": app_rate, "baseline_per_second": base_rate, "rows_lost": lost,

@@ -1085,12 +1085,8 @@ def main() -> int:
             migrate(url)
             run_phases(url, tmpdir, outcome, event_ids)
             double, missing = effects(url, outcome.subs)
-        except KeyboardInterrupt:
-            print("\nInterrupted: servers stopped.", file=sys.stderr)
-            return 130
-        except harness.ServerError as exc:
-            print(f"Benchmark failed: {exc}", file=sys.stderr)
-            return 1
+        except (KeyboardInterrupt, harness.ServerError) as exc:
+            return harness.stopped(exc)
         finally:
             with contextlib.suppress(Exception):
                 clean_up(url, event_ids)
