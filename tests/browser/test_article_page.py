@@ -559,3 +559,39 @@ def test_screenshots(new_context: Any, screenshots: Path, article: Any) -> None:
         dialog.get_by_role("button", name="Send").click()
         expect(dialog.get_by_role("status")).to_have_text(re.compile("^Thank you"))
         page.screenshot(path=str(screenshots / f"dialog-sent-{scheme}.png"))
+
+
+# --- (6) signed-in readers get the page from the shared cached parts --------------------------
+
+
+def test_a_patron_reads_the_cached_article_without_the_banner_and_a_member_with_it(
+    page: Any, new_context: Any, db: Session, article: Any
+) -> None:
+    from tests.browser.test_voting_flow import sign_in
+    from tests.factories import make_patron, make_user
+
+    anonymous = new_context().new_page()
+    anonymous.goto(f"/articles/{article.slug}")  # an anonymous reader fills the page cache
+    expect(anonymous.locator("#support-banner")).to_be_visible()
+
+    patron = make_patron(db)
+    reader = page
+    sign_in(reader, patron.email)
+    reader.goto(f"/articles/{article.slug}")
+    expect(reader.locator("article h1")).to_have_text(TITLE)
+    expect(reader.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(reader.locator("#support-banner")).to_have_count(0)
+    expect(reader.locator(".support-banner--thanks")).to_be_visible()
+    reader.reload()  # now from the patrons' cached parts
+    expect(reader.locator("article h1")).to_have_text(TITLE)
+    expect(reader.locator("#support-banner")).to_have_count(0)
+    expect(reader.locator(".support-banner--thanks")).to_be_visible()
+    assert_no_page_errors(reader)
+
+    member = new_context().new_page()
+    sign_in(member, make_user(db).email)
+    member.goto(f"/articles/{article.slug}")
+    expect(member.locator("#support-banner")).to_be_visible()
+    expect(member.get_by_role("button", name="Sign out")).to_be_visible()
+    member.get_by_role("button", name="Sign out").click()  # lands on the cached front page
+    expect(member.get_by_text("You are signed out.")).to_be_visible()
