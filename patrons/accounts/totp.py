@@ -154,10 +154,19 @@ def use_recovery_code(db: Session, user: User, code: str) -> bool:
     normal = _normal_recovery(code)
     if normal is None:
         return False
-    used = cast(CursorResult[Any], db.execute(
-        update(RecoveryCode)
+    # read first: a wrong code (the usual refusal) writes nothing; the UPDATE's own condition
+    # still spends a code once when two requests race for it
+    found = db.scalar(
+        select(RecoveryCode.id)
         .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None),
                RecoveryCode.code_hash.in_(_recovery_hashes(user.id, normal)))
+        .limit(1)
+    )  # fmt: skip
+    if found is None:
+        return False
+    used = cast(CursorResult[Any], db.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.id == found, RecoveryCode.used_at.is_(None))
         .values(used_at=clock.now())
     ))  # fmt: skip
     if used.rowcount != 1:

@@ -373,3 +373,32 @@ def test_the_account_page_lists_recent_security_events_in_words(app, db, now):
     assert '6 December 2026</span> <span class="nowrap">at 12:00 UTC' in section
     for raw in ("sign_in", "two_factor.failed", "two_factor.used"):
         assert raw not in section
+
+
+def test_a_wrong_recovery_code_writes_nothing(app, client, db, now):
+    """Found by the two-factor fuzzing: "2222222222" has a recovery code's shape, and the
+    refusal ran an UPDATE (of no row). A refusal only reads; a right code is spent once."""
+    from sqlalchemy import event
+
+    from patrons.accounts import totp
+
+    make_user(db, email="reader@example.org")
+    login(client, "reader@example.org", PASSWORD)
+    _, codes = enrol(client, now)
+    user = fresh(db, "reader@example.org")
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement.lstrip().split()[0].upper())
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with app.test_request_context():
+            assert totp.use_recovery_code(db, user, "2222222222") is False
+            assert statements and set(statements) == {"SELECT"}
+            assert totp.use_recovery_code(db, user, codes[0]) is True
+            assert "UPDATE" in statements
+            assert totp.use_recovery_code(db, user, codes[0]) is False  # spent
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
